@@ -1,0 +1,126 @@
+"""Streaming nearest-in-time alignment onto the target timeline.
+
+The original converter loads every message, builds the target timeline from the main camera
+(drop ``sample_drop`` frames at each end, keep every ``main_fps // train_hz``-th, keep only
+times before the earliest last message of any topic), then picks for each target time the
+message of every topic nearest in time (``argmin |t - target|``: on a tie the earlier message).
+
+Here the timeline comes from the bag index, and messages stream past once in time order: a
+topic's choice for a target is settled as soon as the first message at or after the target
+arrives, so only one message per topic (the previous one) is ever held.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+def target_times(main_times_ns: np.ndarray, sample_drop: int, stride: int, cutoff_ns: int) -> np.ndarray:
+    """The original's timeline: main-camera times, ends dropped, every ``stride``-th, < cutoff."""
+    times = np.asarray(main_times_ns, dtype=np.int64)
+    if sample_drop > 0:
+        times = times[sample_drop:-sample_drop]
+    times = times[::stride]
+    return times[times < cutoff_ns]
+
+
+@dataclass
+class Pick:
+    """The message a topic contributes to one target frame."""
+
+    time_ns: int
+    payload: Any
+
+
+@dataclass
+class AlignedFrame:
+    index: int  # position on the target timeline of this bag
+    target_ns: int
+    picks: dict[str, Pick]
+    # For each topic, the time of the message before its pick's decision point: reading the bag
+    # again from min(resume_from_ns) reproduces every later frame exactly (see resume_point).
+    resume_from_ns: dict[str, int] = field(default_factory=dict)
+
+
+class _TopicCursor:
+    """One topic's walk over the targets: the previous message and the next unsettled target."""
+
+    __slots__ = ("next_target", "prev")
+
+    def __init__(self, first_target: int) -> None:
+        self.next_target = first_target
+        self.prev: Pick | None = None
+
+
+class StreamingAligner:
+    """Feed messages in record-time order; get complete frames back in timeline order."""
+
+    def __init__(self, targets_ns: np.ndarray, topics: list[str], first_target: int = 0) -> None:
+        self._targets = [int(t) for t in targets_ns]
+        self._topics = list(topics)
+        self._cursors = {topic: _TopicCursor(first_target) for topic in self._topics}
+        self._pending: dict[int, AlignedFrame] = {}
+        self._next_out = first_target
+
+    @property
+    def targets(self) -> list[int]:
+        return self._targets
+
+    def push(self, topic: str, time_ns: int, payload: Any) -> list[AlignedFrame]:
+        cursor = self._cursors[topic]
+        targets = self._targets
+        j = cursor.next_target
+        if j >= len(targets) or targets[j] > time_ns:
+            cursor.prev = Pick(time_ns, payload)  # the common case: nothing settled yet
+            return []
+        current = Pick(time_ns, payload)
+        prev = cursor.prev
+        while j < len(targets) and targets[j] <= time_ns:
+            target = targets[j]
+            # Nearest wins; a tie goes to the earlier message, like numpy's argmin.
+            pick = prev if prev is not None and target - prev.time_ns <= time_ns - target else current
+            resume = prev.time_ns if prev is not None else time_ns
+            self._settle(j, topic, pick, resume)
+            j += 1
+        cursor.next_target = j
+        cursor.prev = current
+        return self._pop_complete()
+
+    def finish(self) -> list[AlignedFrame]:
+        """End of stream: remaining targets take each topic's last message."""
+        for topic, cursor in self._cursors.items():
+            if cursor.prev is None:
+                continue
+            for j in range(cursor.next_target, len(self._targets)):
+                self._settle(j, topic, cursor.prev, cursor.prev.time_ns)
+            cursor.next_target = len(self._targets)
+        return self._pop_complete()
+
+    def _settle(self, j: int, topic: str, pick: Pick, resume_ns: int) -> None:
+        frame = self._pending.get(j)
+        if frame is None:
+            frame = self._pending[j] = AlignedFrame(j, self._targets[j], {})
+        frame.picks[topic] = pick
+        frame.resume_from_ns[topic] = resume_ns
+
+    def _pop_complete(self) -> list[AlignedFrame]:
+        out = []
+        while True:
+            frame = self._pending.get(self._next_out)
+            if frame is None or len(frame.picks) < len(self._topics):
+                return out
+            del self._pending[self._next_out]
+            out.append(frame)
+            self._next_out += 1
+
+
+def resume_point(last_frame_before: AlignedFrame) -> int:
+    """Where to start reading the bag again to rebuild every frame after ``last_frame_before``.
+
+    Each topic's pick for a later target is that topic's last message at or before the target
+    or a later one; both are at or after the message held when this frame was settled.
+    """
+    return min(last_frame_before.resume_from_ns.values())

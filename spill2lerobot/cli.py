@@ -1,0 +1,123 @@
+"""Command line: parsing and printing only; the work is done in spill/ and merge/."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+from pathlib import Path
+
+import click
+
+from spill2lerobot.errors import UserError
+from spill2lerobot.profile import load_profile
+
+CONFIG_HELP = "YAML profile (default: configs/kuavo.yaml)."
+SET_HELP = "Override a profile option, e.g. --set dataset.which_arm=left --set rosbag.chunk_size=500."
+
+
+def _quiet_native_libraries() -> None:
+    os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1 prints its whole configuration otherwise
+    with contextlib.suppress(OSError, AttributeError):
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").mallopt(-8, 2)  # M_ARENA_MAX=2: encoder threads fragment less
+
+
+def _echo(message: str) -> None:
+    click.echo(message, err=True)
+
+
+def _raise_on_sigterm() -> None:
+    def handler(signum, frame):
+        raise SystemExit(143)
+
+    with contextlib.suppress(ValueError):
+        signal.signal(signal.SIGTERM, handler)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    """Convert ROS bags into LeRobot v3.0 datasets with flat memory, resumably."""
+
+
+@cli.command(epilog="Example:\n\n  spill2lerobot stage1 demos/ /data/spill --set dataset.which_arm=left")
+@click.argument("bags", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("spill", type=click.Path(path_type=Path))
+@click.option("--config", "config", type=click.Path(path_type=Path), help=CONFIG_HELP)
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=SET_HELP)
+@click.option("--restart", is_flag=True, help="Discard an existing spill and start over.")
+def stage1(bags: tuple[Path, ...], spill: Path, config: Path | None, overrides: tuple[str, ...], restart: bool) -> None:
+    """Stream BAGS (files or folders) into spill chunks in SPILL. Re-run to resume."""
+    from spill2lerobot.spill.stage1 import run_stage1
+
+    profile = load_profile(config, overrides)
+    results = run_stage1(list(bags), spill, profile, restart=restart, progress=_echo)
+    for r in results:
+        _echo(f"{r.entry.name}: {r.frames} frames in {r.chunks_total} chunks "
+              f"({r.chunks_this_run} written now, {r.seconds:.1f} s, {r.bytes_read / 1e6:.1f} MB read)")
+
+
+@cli.command(epilog="Example:\n\n  spill2lerobot merge /data/spill /data/lerobot/kuavo_pick --episodes chunk")
+@click.argument("spill", type=click.Path(path_type=Path))
+@click.argument("out", type=click.Path(path_type=Path))
+@click.option("--episodes", type=click.Choice(["bag", "chunk"]), default="bag", show_default=True,
+              help="One episode per bag, or one per spill chunk (the original's chunked saving).")
+def merge(spill: Path, out: Path, episodes: str) -> None:
+    """Turn SPILL into a LeRobot v3.0 dataset in OUT (video is remuxed, not re-encoded)."""
+    from spill2lerobot.merge.merge import run_merge
+
+    result = run_merge(spill, out, episodes, progress=_echo)
+    _echo(f"{result.output}: {result.episodes} episodes, {result.frames} frames ({result.seconds:.1f} s)")
+
+
+@cli.command(epilog="Example:\n\n  spill2lerobot convert demos/*.bag /data/lerobot/kuavo_pick --set rosbag.chunk_size=500")
+@click.argument("bags", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("out", type=click.Path(path_type=Path))
+@click.option("--config", "config", type=click.Path(path_type=Path), help=CONFIG_HELP)
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=SET_HELP)
+@click.option("--episodes", type=click.Choice(["bag", "chunk"]), default="bag", show_default=True)
+@click.option("--spill", "spill", type=click.Path(path_type=Path),
+              help="Where to spill (default: OUT.spill beside OUT, removed when done).")
+@click.option("--restart", is_flag=True, help="Discard an existing spill and start over.")
+def convert(bags: tuple[Path, ...], out: Path, config: Path | None, overrides: tuple[str, ...], episodes: str,
+            spill: Path | None, restart: bool) -> None:
+    """stage1 + merge in one go. Re-run the same command to resume."""
+    from spill2lerobot.fsutil import remove_tree
+    from spill2lerobot.merge.merge import run_merge
+    from spill2lerobot.spill.stage1 import run_stage1
+
+    profile = load_profile(config, overrides)
+    if out.exists():
+        raise UserError(f"{out}: already exists; remove it or choose another output folder")
+    keep_spill = spill is not None
+    spill = spill or out.with_name(out.name + ".spill")
+    run_stage1(list(bags), spill, profile, restart=restart, progress=_echo)
+    result = run_merge(spill, out, episodes, progress=_echo)
+    if not keep_spill:
+        remove_tree(spill)
+    _echo(f"{result.output}: {result.episodes} episodes, {result.frames} frames")
+
+
+def main() -> None:
+    _quiet_native_libraries()
+    _raise_on_sigterm()
+    try:
+        cli.main(standalone_mode=False)
+    except UserError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("stopped; run the same command to resume", err=True)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        click.echo("stopped; run the same command to resume", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+
+
+if __name__ == "__main__":
+    main()

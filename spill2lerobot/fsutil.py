@@ -1,0 +1,63 @@
+"""Crash-safe file writing: temporary name, flush, fsync, rename."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+TMP_SUFFIX = ".tmp"
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def tmp_path(path: Path) -> Path:
+    return path.with_name(path.name + TMP_SUFFIX)
+
+
+def commit(tmp: Path, final: Path) -> None:
+    """Make ``tmp`` durable and give it its final name."""
+    with open(tmp, "rb+") as handle:
+        os.fsync(handle.fileno())
+    os.replace(tmp, final)
+    fsync_dir(final.parent)
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    tmp = tmp_path(path)
+    tmp.write_bytes(data)
+    commit(tmp, path)
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    write_bytes_atomic(path, (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode())
+
+
+def append_line_durably(path: Path, line: str) -> None:
+    """Append one JSON line and fsync: a line is either fully present or absent after a crash."""
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(line.rstrip("\n") + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def remove_tree(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        shutil.rmtree(path)
+
+
+def release_freed_memory() -> None:
+    """Give freed heap back to the OS (glibc); video encoders leave large free blocks behind."""
+    with contextlib.suppress(OSError, AttributeError):
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)

@@ -1,0 +1,154 @@
+"""What a Kuavo bag means: which topics feed which features, and the state/action rules.
+
+Rules follow the original converter (see docs in README): arm joints 12..18 (left) and 19..25
+(right) of the 28-joint vectors, the arm trajectory (degrees) replacing the commanded arm
+joints in the action, end-effector values appended per hand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from spill2lerobot.profile import Profile
+
+CAMERA_TOPICS = {
+    "head_cam_h": "/cam_h/color/image_raw/compressed",
+    "wrist_cam_l": "/cam_l/color/image_raw/compressed",
+    "wrist_cam_r": "/cam_r/color/image_raw/compressed",
+}
+SENSORS = "/sensors_data_raw"
+JOINT_CMD = "/joint_cmd"
+ARM_TRAJ = "/kuavo_arm_traj"
+ARM_TRAJ_SYNCED = "/kuavo_arm_traj_synced"  # continuous variant, preferred when present
+CMD_POSE_WORLD = "/cmd_pose_world_synced"
+EEF_TOPICS = {  # eef_type -> (state topic, command topic)
+    "leju_claw": ("/leju_claw_state", "/leju_claw_command"),
+    "qiangnao": ("/dexhand/state", "/control_robot_hand_position"),
+    "rq2f85": ("/gripper/state", "/gripper/command"),
+}
+# Every topic the original reads: the timeline ends before the earliest last message of any
+# of them that the bag has, whether or not the chosen features use it.
+KNOWN_TOPICS = (
+    *CAMERA_TOPICS.values(),
+    SENSORS,
+    JOINT_CMD,
+    ARM_TRAJ,
+    ARM_TRAJ_SYNCED,
+    CMD_POSE_WORLD,
+    *(topic for pair in EEF_TOPICS.values() for topic in pair),
+)
+ARM_SLICES = {"left": slice(12, 19), "right": slice(19, 26)}  # into the 28-joint vectors
+TRAJ_SLICES = {"left": slice(0, 7), "right": slice(7, 14)}  # into the 14 arm-trajectory values
+HAND_INDEX = {"left": 0, "right": 1}
+
+
+@dataclass(frozen=True)
+class Camera:
+    name: str
+    topic: str
+
+    @property
+    def key(self) -> str:
+        return f"observation.images.{self.name}"
+
+
+@dataclass(frozen=True)
+class TopicRoles:
+    """The topics one bag uses for each role (the arm trajectory depends on the bag)."""
+
+    cameras: tuple[Camera, ...]
+    main_camera: Camera
+    sensors: str
+    joint_cmd: str
+    arm_traj: str
+    eef_state: str
+    eef_cmd: str
+
+    @property
+    def lowdim(self) -> tuple[str, ...]:
+        return (self.sensors, self.joint_cmd, self.arm_traj, self.eef_state, self.eef_cmd)
+
+    @property
+    def all(self) -> tuple[str, ...]:
+        return (*(c.topic for c in self.cameras), *self.lowdim)
+
+
+def hands(profile: Profile) -> tuple[str, ...]:
+    arm = profile.dataset.which_arm
+    return ("left", "right") if arm == "both" else (arm,)
+
+
+def cameras(profile: Profile) -> tuple[Camera, ...]:
+    """Head camera plus the wrist camera of each hand used."""
+    names = ["head_cam_h"] + [f"wrist_cam_{hand[0]}" for hand in hands(profile)]
+    return tuple(Camera(name, CAMERA_TOPICS[name]) for name in names)
+
+
+def resolve_topics(profile: Profile, bag_topics: Mapping[str, object]) -> TopicRoles:
+    """Pick this bag's topics; the caller checks that each exists."""
+    cams = cameras(profile)
+    main_name = profile.dataset.main_timeline
+    main = next((c for c in cams if c.name == main_name), Camera(main_name, CAMERA_TOPICS[main_name]))
+    eef_state, eef_cmd = EEF_TOPICS[profile.dataset.eef_type]
+    return TopicRoles(
+        cameras=cams,
+        main_camera=main,
+        sensors=SENSORS,
+        joint_cmd=JOINT_CMD,
+        arm_traj=ARM_TRAJ_SYNCED if ARM_TRAJ_SYNCED in bag_topics else ARM_TRAJ,
+        eef_state=eef_state,
+        eef_cmd=eef_cmd,
+    )
+
+
+def feature_names(profile: Profile) -> list[str]:
+    """Names of the state and action vector entries: per hand, 7 arm joints then the effector."""
+    dof = profile.dataset.dex_dof_needed if profile.dataset.eef_type == "qiangnao" else 1
+    names = []
+    for hand in hands(profile):
+        names += [f"{hand}_arm_joint_{i}" for i in range(1, 8)]
+        names += [f"{hand}_{profile.dataset.eef_type}_{i}" for i in range(1, dof + 1)]
+    return names
+
+
+def _eef_values(profile: Profile, msg: object, command: bool) -> dict[str, np.ndarray]:
+    """Per-hand effector values scaled to 0..1 like the original."""
+    eef = profile.dataset.eef_type
+    if eef == "leju_claw":
+        pos = np.asarray(msg.data.position, dtype=np.float64) / 100.0
+        return {hand: pos[HAND_INDEX[hand] : HAND_INDEX[hand] + 1] for hand in ("left", "right")}
+    if eef == "qiangnao":
+        dof = profile.dataset.dex_dof_needed
+        if command:  # kuavo_msgs/robotHandPosition, uint8 0..100
+            left = np.asarray(msg.left_hand_position, dtype=np.float64)
+            right = np.asarray(msg.right_hand_position, dtype=np.float64)
+        else:  # sensor_msgs/JointState, 6 values per hand
+            pos = np.asarray(msg.position, dtype=np.float64)
+            left, right = pos[:6], pos[6:12]
+        return {"left": left[:dof] / 100.0, "right": right[:dof] / 100.0}
+    pos = np.asarray(msg.position, dtype=np.float64) / (255.0 if command else 0.8)  # rq2f85
+    return {hand: pos[HAND_INDEX[hand] : HAND_INDEX[hand] + 1] for hand in ("left", "right")}
+
+
+def state_and_action(profile: Profile, roles: TopicRoles, msgs: Mapping[str, object]) -> tuple[np.ndarray, np.ndarray]:
+    """One frame's ``observation.state`` and ``action`` (float32) from its deserialized messages."""
+    joint_q = np.asarray(msgs[roles.sensors].joint_data.joint_q, dtype=np.float64)
+    command = np.array(msgs[roles.joint_cmd].joint_q, dtype=np.float64)
+    traj_rad = np.deg2rad(np.asarray(msgs[roles.arm_traj].position, dtype=np.float64))
+    eef_state = _eef_values(profile, msgs[roles.eef_state], command=False)
+    eef_cmd = _eef_values(profile, msgs[roles.eef_cmd], command=True)
+    if profile.dataset.is_binary:
+        eef_state = {h: (v >= 0.5).astype(np.float64) for h, v in eef_state.items()}
+        eef_cmd = {h: (v >= 0.5).astype(np.float64) for h, v in eef_cmd.items()}
+    state_parts, action_parts = [], []
+    for hand in hands(profile):
+        command[ARM_SLICES[hand]] = traj_rad[TRAJ_SLICES[hand]]
+        state_parts += [joint_q[ARM_SLICES[hand]], eef_state[hand]]
+        action_parts += [command[ARM_SLICES[hand]], eef_cmd[hand]]
+    return (
+        np.concatenate(state_parts).astype(np.float32),
+        np.concatenate(action_parts).astype(np.float32),
+    )

@@ -1,0 +1,207 @@
+"""Stage 2 orchestration: build OUT under a temporary name, rename when complete."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from spill2lerobot import kuavo, lerobot_format
+from spill2lerobot.errors import UserError
+from spill2lerobot.fsutil import commit, fsync_dir, remove_tree, tmp_path, write_json_atomic
+from spill2lerobot.merge.episode_stats import episode_columns, image_stats, lowdim_stats
+from spill2lerobot.merge.plan import Episode, EpisodeMode, assign_files, plan_episodes
+from spill2lerobot.merge.video import remux_segments
+from spill2lerobot.profile import Profile, _build
+from spill2lerobot.spill import journal
+from spill2lerobot.spill.journal import BagEntry
+from spill2lerobot.spill.layout import SpillLayout
+from spill2lerobot.spill.video import EncoderSettings
+from spill2lerobot.stats import aggregate, to_jsonable
+
+MB = 1024 * 1024
+OUR_MARKER = ".spill2lerobot-partial"  # marks a temporary output folder as ours
+
+
+@dataclass
+class MergeResult:
+    output: Path
+    episodes: int
+    frames: int
+    seconds: float
+
+
+def _profile_of(manifest: dict) -> Profile:
+    return _build(Profile, manifest["profile"], "")
+
+
+def _features(profile: Profile) -> dict:
+    names = kuavo.feature_names(profile)
+    settings = EncoderSettings.from_profile(profile)
+    features = {
+        "observation.state": lerobot_format.vector_feature(names),
+        "action": lerobot_format.vector_feature(names),
+    }
+    for cam in kuavo.cameras(profile):
+        features[cam.key] = lerobot_format.video_feature(settings.height, settings.width, settings.video_info())
+    return features
+
+
+def _write_videos(layout: SpillLayout, episodes: list[Episode], profile: Profile, root: Path, progress) -> None:
+    fps = profile.dataset.train_hz
+    for cam in kuavo.cameras(profile):
+        sizes = [sum(layout.segment(r.bag_id, r.chunk, cam.name).stat().st_size for r in ep.chunks) for ep in episodes]
+        assign_files(episodes, cam.key, sizes, lerobot_format.VIDEO_FILE_SIZE_MB * MB)
+        by_file: dict[tuple[int, int], list[Episode]] = {}
+        for ep in episodes:
+            by_file.setdefault(ep.files[cam.key], []).append(ep)
+        for (chunk_index, file_index), members in by_file.items():
+            segments = [layout.segment(r.bag_id, r.chunk, cam.name) for ep in members for r in ep.chunks]
+            path = root / lerobot_format.VIDEO_PATH.format(video_key=cam.key, chunk_index=chunk_index, file_index=file_index)
+            frames = remux_segments(segments, path, fps)
+            expected = sum(ep.length for ep in members)
+            if frames != expected:
+                raise UserError(f"{segments[0].parent}: video segments of {cam.name} hold {frames} frames, "
+                                f"the journal says {expected}; re-run stage1 with --restart")
+        progress(f"merge: videos of {cam.name} written")
+
+
+def _write_data(layout: SpillLayout, episodes: list[Episode], features: dict, fps: int, root: Path) -> None:
+    schema = lerobot_format.data_schema(features)
+    sizes = [sum(layout.shard(r.bag_id, r.chunk).stat().st_size for r in ep.chunks) for ep in episodes]
+    assign_files(episodes, "data", sizes, lerobot_format.DATA_FILE_SIZE_MB * MB)
+    writer: pq.ParquetWriter | None = None
+    current: tuple[int, int] | None = None
+    path = tmp = None
+    for ep in episodes:
+        if ep.files["data"] != current:
+            if writer is not None:
+                writer.close()
+                commit(tmp, path)
+            current = ep.files["data"]
+            path = root / lerobot_format.DATA_PATH.format(chunk_index=current[0], file_index=current[1])
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = tmp_path(path)
+            writer = pq.ParquetWriter(tmp, schema)
+        for columns in episode_columns(layout, ep, fps):
+            writer.write_table(_data_table(columns, schema))
+    if writer is not None:
+        writer.close()
+        commit(tmp, path)
+
+
+def _data_table(columns: dict[str, np.ndarray], schema: pa.Schema) -> pa.Table:
+    arrays = []
+    for field in schema:
+        values = columns[field.name]
+        if pa.types.is_fixed_size_list(field.type):
+            flat = pa.array(np.ascontiguousarray(values, dtype=np.float32).reshape(-1))
+            arrays.append(pa.FixedSizeListArray.from_arrays(flat, field.type.list_size))
+        else:
+            arrays.append(pa.array(values, type=field.type))
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def _episode_stats(layout: SpillLayout, episodes: list[Episode], profile: Profile) -> list[dict]:
+    fps = profile.dataset.train_hz
+    all_stats = []
+    for ep in episodes:
+        stats = lowdim_stats(layout, ep, fps)
+        for cam in kuavo.cameras(profile):
+            stats[cam.key] = image_stats(layout, ep, cam.name)
+        all_stats.append(stats)
+    return all_stats
+
+
+def _write_episodes_table(episodes: list[Episode], stats: list[dict], profile: Profile, root: Path) -> None:
+    fps = profile.dataset.train_hz
+    rows = []
+    for ep, ep_stats in zip(episodes, stats, strict=True):
+        row = {
+            "episode_index": ep.index,
+            "tasks": [profile.dataset.task_description],
+            "length": ep.length,
+            "data/chunk_index": ep.files["data"][0],
+            "data/file_index": ep.files["data"][1],
+            "dataset_from_index": ep.dataset_from,
+            "dataset_to_index": ep.dataset_from + ep.length,
+        }
+        for cam in kuavo.cameras(profile):
+            offset = ep.file_offset[cam.key]
+            row[f"videos/{cam.key}/chunk_index"] = ep.files[cam.key][0]
+            row[f"videos/{cam.key}/file_index"] = ep.files[cam.key][1]
+            # From integer frame counts: no float drift across many episodes in one file.
+            row[f"videos/{cam.key}/from_timestamp"] = offset / fps
+            row[f"videos/{cam.key}/to_timestamp"] = (offset + ep.length) / fps
+        row.update(lerobot_format.stats_columns(ep_stats))
+        row["meta/episodes/chunk_index"] = 0
+        row["meta/episodes/file_index"] = 0
+        rows.append(row)
+    types = {
+        "episode_index": pa.int64(), "tasks": pa.list_(pa.string()), "length": pa.int64(),
+        "data/chunk_index": pa.int64(), "data/file_index": pa.int64(),
+        "dataset_from_index": pa.int64(), "dataset_to_index": pa.int64(),
+    }
+    fields = []
+    for name in rows[0]:
+        if name in types:
+            dtype = types[name]
+        elif name.startswith("stats/"):
+            dtype = lerobot_format.stats_type(name.rsplit("/", 1)[1], np.asarray(rows[0][name]))
+        elif name.endswith("timestamp"):
+            dtype = pa.float64()
+        else:
+            dtype = pa.int64()
+        fields.append(pa.field(name, dtype))
+    schema = pa.schema(fields)
+    table = pa.Table.from_pylist(rows, schema=schema)
+    path = root / lerobot_format.EPISODES_PATH.format(chunk_index=0, file_index=0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, path)
+
+
+def _prepare_output(out: Path) -> Path:
+    """A fresh temporary folder beside OUT. OUT must not exist (we never touch others' data)."""
+    if out.exists():
+        raise UserError(f"{out}: already exists; remove it or choose another output folder")
+    work = out.with_name(out.name + ".partial")
+    if work.exists():
+        if not (work / OUR_MARKER).exists():
+            raise UserError(f"{work}: exists and was not made by spill2lerobot; remove it or choose another output folder")
+        remove_tree(work)  # an interrupted merge: rebuilding is cheap (no re-encoding)
+    work.mkdir(parents=True)
+    (work / OUR_MARKER).write_text("partial output of spill2lerobot merge\n")
+    return work
+
+
+def run_merge(spill: Path, out: Path, mode: EpisodeMode = "bag", progress: Callable[[str], None] = print) -> MergeResult:
+    started = time.monotonic()
+    layout = SpillLayout(spill)
+    manifest = journal.read_manifest(layout)
+    profile = _profile_of(manifest)
+    bags = [BagEntry(**bag) for bag in manifest["bags"]]
+    episodes = plan_episodes(layout, bags, mode)
+    if not episodes:
+        raise UserError(f"{spill}: the spill holds no bags; run stage1 with at least one bag")
+    work = _prepare_output(out)
+    features = _features(profile)
+    fps = profile.dataset.train_hz
+    _write_videos(layout, episodes, profile, work, progress)
+    _write_data(layout, episodes, features, fps, work)
+    stats = _episode_stats(layout, episodes, profile)
+    _write_episodes_table(episodes, stats, profile, work)
+    lerobot_format.write_tasks(work / lerobot_format.TASKS_PATH, [profile.dataset.task_description])
+    total = sum(ep.length for ep in episodes)
+    write_json_atomic(work / lerobot_format.STATS_PATH, to_jsonable(aggregate(stats)))
+    info = lerobot_format.info_json(fps=fps, features=features, total_episodes=len(episodes), total_frames=total,
+                                    total_tasks=1, robot_type=profile.dataset.robot_type)
+    write_json_atomic(work / lerobot_format.INFO_PATH, info)
+    (work / OUR_MARKER).unlink()
+    work.rename(out)
+    fsync_dir(out.parent)
+    return MergeResult(out, len(episodes), total, time.monotonic() - started)

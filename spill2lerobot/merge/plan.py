@@ -1,0 +1,83 @@
+"""Which spill chunks form which episode, and which output file each episode goes to."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Literal
+
+from spill2lerobot.errors import UserError
+from spill2lerobot.lerobot_format import next_file
+from spill2lerobot.spill import journal
+from spill2lerobot.spill.journal import BagEntry
+from spill2lerobot.spill.layout import SpillLayout
+
+EpisodeMode = Literal["bag", "chunk"]
+
+
+@dataclass(frozen=True)
+class ChunkRef:
+    bag_id: str
+    chunk: int
+    frames: int
+
+
+@dataclass
+class Episode:
+    index: int
+    bag: BagEntry
+    chunks: list[ChunkRef]
+    dataset_from: int  # global index of its first frame
+    # Which image-statistics sample set applies: the bag's (mode bag) or each chunk's (mode chunk).
+    sample_set: Literal["bag", "chunk"]
+    files: dict[str, tuple[int, int]] = field(default_factory=dict)  # "data" / video key -> (chunk, file)
+    file_offset: dict[str, int] = field(default_factory=dict)  # frames before it in that file
+
+    @property
+    def length(self) -> int:
+        return sum(ref.frames for ref in self.chunks)
+
+
+def finished_chunks(layout: SpillLayout, bag: BagEntry) -> list[ChunkRef]:
+    """All chunks of a bag; an error if stage 1 has not finished it."""
+    plan = journal.read_plan(layout, bag.id)
+    entries = journal.read_journal(layout, bag.id)
+    if plan is None or len(entries) < plan.chunks:
+        done = len(entries)
+        total = plan.chunks if plan else "?"
+        raise UserError(
+            f"{bag.path}: stage 1 has not finished this bag ({done}/{total} chunks); "
+            "run the same `spill2lerobot stage1` command again to complete the spill"
+        )
+    return [ChunkRef(bag.id, e["chunk"], e["frames"]) for e in entries]
+
+
+def plan_episodes(layout: SpillLayout, bags: list[BagEntry], mode: EpisodeMode) -> list[Episode]:
+    episodes: list[Episode] = []
+    start = 0
+    for bag in bags:
+        chunks = finished_chunks(layout, bag)
+        groups = [chunks] if mode == "bag" else [[ref] for ref in chunks]
+        for group in groups:
+            episode = Episode(len(episodes), bag, group, start, sample_set=mode)
+            episodes.append(episode)
+            start += episode.length
+    return episodes
+
+
+def assign_files(episodes: list[Episode], key: str, sizes: list[int], limit_bytes: int) -> None:
+    """Pack whole episodes into files of at most ``limit_bytes`` (an episode never spans files),
+    the way lerobot does: start a new file when adding the episode would reach the limit."""
+    chunk_index, file_index, used, frames = 0, 0, 0, 0
+    for episode, size in zip(episodes, sizes, strict=True):
+        if used > 0 and used + size >= limit_bytes:
+            chunk_index, file_index = next_file(chunk_index, file_index)
+            used, frames = 0, 0
+        episode.files[key] = (chunk_index, file_index)
+        episode.file_offset[key] = frames
+        used += size
+        frames += episode.length
+
+
+def load_chunk_stats(layout: SpillLayout, ref: ChunkRef) -> dict:
+    return json.loads(layout.chunk_stats(ref.bag_id, ref.chunk).read_text())

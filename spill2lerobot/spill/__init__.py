@@ -1,0 +1,1 @@
+"""Stage 1: bags -> spill (Parquet shards, video segments, statistics, journal)."""

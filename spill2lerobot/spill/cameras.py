@@ -1,0 +1,139 @@
+"""One worker thread per camera: decode the selected JPEGs, encode them into the chunk's segment.
+
+FFmpeg releases the GIL while decoding and encoding, so cameras run in parallel with each other
+and with the bag reader. Queues are bounded: a slow encoder makes the reader wait (back-pressure);
+a frame is never dropped.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from spill2lerobot.spill.video import (
+    EncoderSettings,
+    JpegDecoder,
+    SegmentWriter,
+    to_encoder_frame,
+    to_rgb,
+)
+from spill2lerobot.stats import channel_value_counts
+
+QUEUE_FRAMES = 24
+
+
+@dataclass
+class FrameJob:
+    image: bytes
+    in_bag_sample: bool  # the frame is one lerobot samples for the bag-episode's image stats
+    in_chunk_sample: bool  # ... for the chunk-episode's image stats
+    describe: str  # "bag.bag, /topic at t=..." for error messages
+
+
+@dataclass
+class StartSegment:
+    path: Path
+
+
+@dataclass
+class EndSegment:
+    pass
+
+
+@dataclass
+class SegmentResult:
+    frames: int
+    bag_samples: int = 0
+    bag_counts: np.ndarray = field(default_factory=lambda: np.zeros((3, 256), dtype=np.int64))
+    chunk_samples: int = 0
+    chunk_counts: np.ndarray = field(default_factory=lambda: np.zeros((3, 256), dtype=np.int64))
+
+
+class CameraFailed(Exception):
+    """Raised in the main thread when a camera worker failed; carries the worker's error."""
+
+
+class CameraWorker:
+    def __init__(self, name: str, settings: EncoderSettings) -> None:
+        self.name = name
+        self._settings = settings
+        self._jobs: queue.Queue = queue.Queue(maxsize=QUEUE_FRAMES)
+        self._results: queue.Queue = queue.Queue()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name=f"camera-{name}", daemon=True)
+        self._thread.start()
+
+    # --- main-thread side ---
+    def submit(self, job: StartSegment | FrameJob | EndSegment | None) -> None:
+        while True:
+            self._raise_if_failed()
+            try:
+                self._jobs.put(job, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+    def wait_segment(self) -> SegmentResult:
+        while True:
+            self._raise_if_failed()
+            try:
+                return self._results.get(timeout=0.2)
+            except queue.Empty:
+                continue
+
+    def stop(self) -> None:
+        """Ask the worker to end (aborting an open segment) and wait for it."""
+        if self._thread.is_alive():
+            try:
+                self._jobs.put(None, timeout=5)
+            except queue.Full:
+                pass
+            self._thread.join(timeout=30)
+
+    def _raise_if_failed(self) -> None:
+        if self._error is not None:
+            raise CameraFailed(str(self._error)) from self._error
+
+    # --- worker side ---
+    def _run(self) -> None:
+        decoder = JpegDecoder()
+        writer: SegmentWriter | None = None
+        result = SegmentResult(0)
+        try:
+            while True:
+                job = self._jobs.get()
+                if job is None:  # stop: drop an unfinished segment (its tmp file is removed)
+                    if writer is not None:
+                        writer.abort()
+                    return
+                if isinstance(job, StartSegment):
+                    writer, result = SegmentWriter(job.path, self._settings), SegmentResult(0)
+                elif isinstance(job, EndSegment):
+                    result.frames = writer.close()
+                    self._results.put(result)
+                    writer = None
+                else:
+                    self._encode(job, decoder, writer, result)
+        except BaseException as exc:  # handed to the main thread, which reports it
+            self._error = exc
+            if writer is not None:
+                writer.abort()
+
+    def _encode(self, job: FrameJob, decoder: JpegDecoder, writer: SegmentWriter, result: SegmentResult) -> None:
+        try:
+            frame = decoder.decode(job.image)
+        except (ValueError, OSError) as exc:
+            raise ValueError(f"{job.describe}: cannot decode image ({exc})") from None
+        if job.in_bag_sample or job.in_chunk_sample:
+            counts = channel_value_counts(to_rgb(frame, self._settings))
+            if job.in_bag_sample:
+                result.bag_counts += counts
+                result.bag_samples += 1
+            if job.in_chunk_sample:
+                result.chunk_counts += counts
+                result.chunk_samples += 1
+        writer.write(to_encoder_frame(frame, self._settings))

@@ -1,0 +1,317 @@
+"""Stage 1: stream each bag once, align onto the timeline, spill fixed-size chunks.
+
+Per chunk: one Parquet shard of low-dim columns, one video segment per camera, the image
+statistics merge needs, then one journal line. A re-run skips finished bags and chunks, drops
+the unfinished chunk's leftovers and restarts reading the bag at the journalled resume point.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from spill2lerobot import kuavo
+from spill2lerobot.align import AlignedFrame, StreamingAligner, resume_point, target_times
+from spill2lerobot.bag.ros1 import BagError, Ros1Bag
+from spill2lerobot.errors import UserError
+from spill2lerobot.fsutil import commit, remove_tree, tmp_path, write_json_atomic
+from spill2lerobot.profile import Profile
+from spill2lerobot.spill import journal
+from spill2lerobot.spill.cameras import (
+    CameraFailed,
+    CameraWorker,
+    EndSegment,
+    FrameJob,
+    StartSegment,
+)
+from spill2lerobot.spill.journal import BagEntry, BagPlan
+from spill2lerobot.spill.layout import SpillLayout
+from spill2lerobot.spill.video import EncoderSettings
+from spill2lerobot.stats import sample_indices
+
+ProgressFn = Callable[[str], None]
+
+
+@dataclass
+class BagResult:
+    entry: BagEntry
+    frames: int
+    chunks_done: int
+    chunks_total: int
+    chunks_this_run: int
+    bytes_read: int
+    seconds: float
+
+
+def list_bags(inputs: list[Path]) -> list[Path]:
+    """Bags from files and folders, sorted by path; each folder contributes its *.bag files."""
+    bags: list[Path] = []
+    for path in inputs:
+        if path.is_dir():
+            found = sorted(path.glob("*.bag"))
+            if not found:
+                raise UserError(f"{path}: folder holds no .bag files; pass bag files or a folder of them")
+            bags += found
+        elif path.exists():
+            bags.append(path)
+        else:
+            raise UserError(f"{path}: no such file or folder")
+    return sorted({bag.resolve() for bag in bags})
+
+
+def prepare_spill(layout: SpillLayout, profile: Profile, bags: list[Path], restart: bool) -> list[BagEntry]:
+    """Create the manifest, or check that an existing spill was made with the same inputs."""
+    entries = [BagEntry.of(i, bag) for i, bag in enumerate(bags)]
+    manifest = journal.make_manifest(json.loads(profile.fingerprint()), entries)
+    if restart:
+        remove_tree(layout.root / "bags")
+        layout.manifest.unlink(missing_ok=True)
+    if layout.manifest.exists():
+        difference = journal.manifest_difference(journal.read_manifest(layout), manifest)
+        if difference:
+            raise UserError(
+                f"{layout.root}: this spill was made with other inputs ({difference}); "
+                "run the same command as before to resume, or add --restart to start over"
+            )
+    elif layout.root.exists() and any(layout.root.iterdir()):
+        raise UserError(f"{layout.root}: folder exists and is not a spill; choose an empty or new folder")
+    else:
+        journal.write_manifest(layout, manifest)
+    return entries
+
+
+def make_plan(bag: Ros1Bag, profile: Profile, roles: kuavo.TopicRoles) -> tuple[BagPlan, np.ndarray]:
+    """Timeline from the index only: main-camera times and each topic's last time."""
+    ds = profile.dataset
+    present = set(bag.topics())
+    cutoff = min(bag.last_time(topic) for topic in kuavo.KNOWN_TOPICS if topic in present)
+    main_times = bag.topic_times(roles.main_camera.topic)
+    targets = target_times(main_times, ds.sample_drop, ds.main_timeline_fps // ds.train_hz, cutoff)
+    if len(targets) == 0:
+        raise UserError(
+            f"{bag.path}: no frames left after dropping {ds.sample_drop} main-camera frames at each end "
+            f"({len(main_times)} on {roles.main_camera.topic}); the bag is too short, or lower dataset.sample_drop"
+        )
+    plan = BagPlan(
+        frames=len(targets), chunk_size=profile.rosbag.chunk_size,
+        main_topic=roles.main_camera.topic, topics=list(roles.all),
+    )
+    return plan, targets
+
+
+def check_topics(bag: Ros1Bag, roles: kuavo.TopicRoles) -> None:
+    topics = bag.topics()
+    for topic in roles.all:
+        if topic not in topics or topics[topic].count == 0:
+            have = ", ".join(sorted(topics)) or "none"
+            raise UserError(
+                f"{bag.path}: required topic {topic} is missing (bag has: {have}); "
+                "check the profile, or see what the bag holds with `spill2lerobot inspect`"
+            )
+
+
+class ChunkSpiller:
+    """Collects aligned frames of one bag into chunks and writes each chunk when it is full."""
+
+    def __init__(self, layout: SpillLayout, entry: BagEntry, plan: BagPlan, profile: Profile,
+                 roles: kuavo.TopicRoles, bag: Ros1Bag, progress: ProgressFn) -> None:
+        self._layout, self._entry, self._plan = layout, entry, plan
+        self._profile, self._roles, self._bag = profile, roles, bag
+        self._progress = progress
+        topics = bag.topics()
+        self._msgtypes = {topic: topics[topic].msgtype for topic in roles.lowdim}
+        self._typestore = bag.typestore()
+        settings = EncoderSettings.from_profile(profile)
+        self._workers = {cam.name: CameraWorker(cam.name, settings) for cam in roles.cameras}
+        self._bag_samples = set(sample_indices(plan.frames).tolist())
+        self._chunk_samples: set[int] = set()
+        self._rows: list[AlignedFrame] = []
+        self._states: list[np.ndarray] = []
+        self._actions: list[np.ndarray] = []
+        self.chunks_written = 0
+        self._started = time.monotonic()
+        self._frames_done = 0
+
+    def add(self, frame: AlignedFrame) -> None:
+        plan = self._plan
+        chunk, offset = divmod(frame.index, plan.chunk_size)
+        if offset == 0:
+            self._start_chunk(chunk)
+        msgs = {
+            topic: self._typestore.deserialize_ros1(frame.picks[topic].payload, self._msgtypes[topic])
+            for topic in self._roles.lowdim
+        }
+        state, action = kuavo.state_and_action(self._profile, self._roles, msgs)
+        self._states.append(state)
+        self._actions.append(action)
+        self._rows.append(frame)
+        for cam in self._roles.cameras:
+            pick = frame.picks[cam.topic]
+            self._workers[cam.name].submit(FrameJob(
+                image=_image_bytes(pick.payload),
+                in_bag_sample=frame.index in self._bag_samples,
+                in_chunk_sample=offset in self._chunk_samples,
+                describe=f"{self._entry.path}: {cam.topic} message at {pick.time_ns} ns",
+            ))
+        if offset + 1 == plan.chunk_frames(chunk):
+            self._finish_chunk(chunk, frame)
+
+    def close(self) -> None:
+        for worker in self._workers.values():
+            worker.stop()
+
+    def _start_chunk(self, chunk: int) -> None:
+        self._chunk_samples = set(sample_indices(self._plan.chunk_frames(chunk)).tolist())
+        self._rows, self._states, self._actions = [], [], []
+        for name, worker in self._workers.items():
+            worker.submit(StartSegment(self._layout.segment(self._entry.id, chunk, name)))
+
+    def _finish_chunk(self, chunk: int, last: AlignedFrame) -> None:
+        for worker in self._workers.values():
+            worker.submit(EndSegment())
+        self._write_shard(chunk)
+        cameras = {}
+        for name, worker in self._workers.items():
+            result = worker.wait_segment()
+            cameras[name] = {
+                "frames": result.frames,
+                "bag_samples": result.bag_samples,
+                "bag_counts": result.bag_counts.tolist(),
+                "chunk_samples": result.chunk_samples,
+                "chunk_counts": result.chunk_counts.tolist(),
+            }
+        frames = len(self._rows)
+        write_json_atomic(self._layout.chunk_stats(self._entry.id, chunk), {"chunk": chunk, "frames": frames, "cameras": cameras})
+        journal.append_journal(self._layout, self._entry.id, {
+            "chunk": chunk,
+            "first_frame": self._rows[0].index,
+            "frames": frames,
+            "resume_ns": resume_point(last),
+        })
+        self.chunks_written += 1
+        self._frames_done += frames
+        rate = self._frames_done / max(1e-9, time.monotonic() - self._started)
+        remaining = self._plan.frames - (last.index + 1)
+        eta = remaining / rate if rate > 0 else 0.0
+        self._progress(
+            f"{self._entry.name}: chunk {chunk + 1}/{self._plan.chunks}, {rate:.1f} frames/s, ETA {_hms(eta)}"
+        )
+
+    def _write_shard(self, chunk: int) -> None:
+        rows = self._rows
+        columns = {
+            "frame_index": pa.array([f.index for f in rows], pa.int64()),
+            "target_ns": pa.array([f.target_ns for f in rows], pa.int64()),
+            "observation.state": _fixed_list(np.stack(self._states)),
+            "action": _fixed_list(np.stack(self._actions)),
+        }
+        for topic in self._roles.all:
+            columns[f"source_ns:{topic}"] = pa.array([f.picks[topic].time_ns for f in rows], pa.int64())
+        path = self._layout.shard(self._entry.id, chunk)
+        tmp = tmp_path(path)
+        pq.write_table(pa.table(columns), tmp)
+        commit(tmp, path)
+
+
+def _image_bytes(payload: bytes | memoryview) -> bytes:
+    """The ``data`` field of a serialized sensor_msgs/CompressedImage, without deserializing."""
+    view = memoryview(payload)
+    pos = 12  # header: seq u32, stamp (2 x u32)
+    pos += 4 + int.from_bytes(view[pos:pos + 4], "little")  # frame_id
+    pos += 4 + int.from_bytes(view[pos:pos + 4], "little")  # format
+    size = int.from_bytes(view[pos:pos + 4], "little")
+    return bytes(view[pos + 4:pos + 4 + size])
+
+
+def _fixed_list(matrix: np.ndarray) -> pa.FixedSizeListArray:
+    matrix = np.ascontiguousarray(matrix, dtype=np.float32)
+    return pa.FixedSizeListArray.from_arrays(pa.array(matrix.reshape(-1)), matrix.shape[1])
+
+
+def _hms(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+def clear_unfinished(layout: SpillLayout, bag_id: str, done_chunks: int) -> None:
+    """Remove files of chunks the journal does not list (left by an interrupted run)."""
+    folder = layout.bag_dir(bag_id)
+    if not folder.exists():
+        return
+    for path in folder.iterdir():
+        if not path.name.startswith("chunk-"):
+            if path.name.endswith(".tmp"):
+                path.unlink()
+            continue
+        chunk = int(path.name[6:11])
+        if chunk >= done_chunks or path.name.endswith(".tmp"):
+            path.unlink()
+
+
+def spill_bag(layout: SpillLayout, entry: BagEntry, profile: Profile, progress: ProgressFn) -> BagResult:
+    started = time.monotonic()
+    try:
+        bag = Ros1Bag(entry.path)
+    except BagError as exc:
+        raise UserError(str(exc)) from None
+    with bag:
+        roles = kuavo.resolve_topics(profile, bag.topics())
+        check_topics(bag, roles)
+        plan, targets = make_plan(bag, profile, roles)
+        saved = journal.read_plan(layout, entry.id)
+        if saved is None:
+            journal.write_plan(layout, entry.id, plan)
+        elif saved != plan:
+            raise UserError(f"{entry.path}: the spill's plan for this bag differs; add --restart to start over")
+        done = journal.read_journal(layout, entry.id)
+        journal.rewrite_journal(layout, entry.id, done)
+        clear_unfinished(layout, entry.id, len(done))
+        if len(done) == plan.chunks:
+            return BagResult(entry, plan.frames, len(done), plan.chunks, 0, bag.bytes_read, time.monotonic() - started)
+        first_chunk = len(done)
+        start_ns = done[-1]["resume_ns"] if done else 0
+        aligner = StreamingAligner(targets, list(roles.all), first_target=first_chunk * plan.chunk_size)
+        spiller = ChunkSpiller(layout, entry, plan, profile, roles, bag, progress)
+        try:
+            _stream(bag, roles, aligner, spiller, plan, start_ns)
+        except CameraFailed as exc:
+            raise UserError(str(exc)) from None
+        except BagError as exc:
+            raise UserError(str(exc)) from None
+        finally:
+            spiller.close()
+        return BagResult(entry, plan.frames, len(done) + spiller.chunks_written, plan.chunks,
+                         spiller.chunks_written, bag.bytes_read, time.monotonic() - started)
+
+
+def _stream(bag: Ros1Bag, roles: kuavo.TopicRoles, aligner: StreamingAligner, spiller: ChunkSpiller,
+            plan: BagPlan, start_ns: int) -> None:
+    last_index = plan.frames - 1
+    for msg in bag.messages(roles.all, start_ns=start_ns):
+        for frame in aligner.push(msg.topic, msg.time_ns, msg.data):
+            spiller.add(frame)
+            if frame.index == last_index:
+                return  # the rest of the bag cannot change any frame
+    for frame in aligner.finish():
+        spiller.add(frame)
+
+
+def run_stage1(inputs: list[Path], spill: Path, profile: Profile, *, restart: bool = False,
+               progress: ProgressFn = print) -> list[BagResult]:
+    layout = SpillLayout(spill)
+    bags = list_bags(inputs)
+    if profile.rosbag.num_used is not None:
+        bags = bags[: profile.rosbag.num_used]
+    entries = prepare_spill(layout, profile, bags, restart)
+    results = []
+    for number, entry in enumerate(entries, 1):
+        progress(f"bag {number}/{len(entries)}: {entry.path}")
+        results.append(spill_bag(layout, entry, profile, progress))
+    return results

@@ -1,0 +1,153 @@
+"""Video: JPEG decoding and per-chunk segment encoding with the dataset's final settings.
+
+Segments are later joined by remuxing (no re-encode), which is only valid when every segment
+shares the same encoder settings and each starts at pts 0 with a keyframe: one encoder per
+segment, frame k of a segment at pts k in units of 1/fps.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from spill2lerobot.fsutil import commit, release_freed_memory, tmp_path
+from spill2lerobot.profile import Profile
+
+LEROBOT_CODEC_NAMES = {"libsvtav1": "av1", "libx264": "h264"}  # what lerobot's info.json shows
+SVTAV1_DEFAULT_PRESET = 12
+
+
+@dataclass(frozen=True)
+class EncoderSettings:
+    codec: str
+    pix_fmt: str
+    g: int
+    crf: int
+    preset: int | str | None
+    fast_decode: int
+    fps: int
+    width: int
+    height: int
+
+    @classmethod
+    def from_profile(cls, profile: Profile) -> EncoderSettings:
+        video = profile.video
+        preset = video.preset
+        if preset is None and video.codec == "libsvtav1":
+            preset = SVTAV1_DEFAULT_PRESET
+        return cls(
+            codec=video.codec,
+            pix_fmt=video.pix_fmt,
+            g=video.g,
+            crf=video.crf,
+            preset=preset,
+            fast_decode=video.fast_decode,
+            fps=profile.dataset.train_hz,
+            width=profile.dataset.resize.width,
+            height=profile.dataset.resize.height,
+        )
+
+    def codec_options(self) -> dict[str, str]:
+        """The options lerobot 0.6.1 passes for the same settings."""
+        options = {"g": str(self.g), "crf": str(self.crf)}
+        if self.preset is not None:
+            options["preset"] = str(self.preset)
+        if self.codec == "libsvtav1":
+            options["svtav1-params"] = f"fast-decode={max(0, min(2, self.fast_decode))}"
+        elif self.fast_decode:
+            options["tune"] = "fastdecode"
+        return options
+
+    def video_info(self) -> dict:
+        """``features[key]["info"]`` of a video feature, as lerobot writes it."""
+        return {
+            "video.height": self.height,
+            "video.width": self.width,
+            "video.codec": LEROBOT_CODEC_NAMES[self.codec],
+            "video.pix_fmt": self.pix_fmt,
+            "video.fps": self.fps,
+            "video.channels": 3,
+            "has_audio": False,
+            "video.g": self.g,
+            "video.crf": self.crf,
+            "video.preset": self.preset,
+            "video.fast_decode": self.fast_decode,
+            "video.video_backend": "pyav",
+            "video.extra_options": {},
+            "is_depth_map": False,
+        }
+
+
+class JpegDecoder:
+    """Decodes compressed images (JPEG, or PNG) with FFmpeg; keeps YUV to skip an RGB pass."""
+
+    def __init__(self) -> None:
+        self._contexts: dict[str, av.CodecContext] = {}
+
+    def decode(self, data: bytes) -> av.VideoFrame:
+        codec = "png" if data[:4] == b"\x89PNG" else "mjpeg"
+        context = self._contexts.get(codec)
+        if context is None:
+            context = self._contexts[codec] = av.CodecContext.create(codec, "r")
+        frames = context.decode(av.Packet(data))
+        if not frames:
+            frames = context.decode(None)  # some decoders only emit on flush
+            self._contexts.pop(codec, None)
+        if not frames:
+            raise ValueError("the image decoder returned no picture")
+        return frames[0]
+
+
+def to_encoder_frame(frame: av.VideoFrame, settings: EncoderSettings) -> av.VideoFrame:
+    """Resize (bilinear, like the original's cv2.resize) and convert to the encoder's format."""
+    return frame.reformat(
+        width=settings.width, height=settings.height, format=settings.pix_fmt, interpolation="BILINEAR"
+    )
+
+
+def to_rgb(frame: av.VideoFrame, settings: EncoderSettings) -> np.ndarray:
+    """The RGB picture the dataset stores for this source frame (used for statistics)."""
+    return frame.reformat(
+        width=settings.width, height=settings.height, format="rgb24", interpolation="BILINEAR"
+    ).to_ndarray()
+
+
+class SegmentWriter:
+    """One MP4 segment: written under a temporary name, renamed only once complete."""
+
+    def __init__(self, path: Path, settings: EncoderSettings) -> None:
+        self.path = path
+        self._tmp = tmp_path(path)
+        self._settings = settings
+        self._container = av.open(str(self._tmp), mode="w", format="mp4")
+        stream = self._container.add_stream(settings.codec, rate=settings.fps, options=settings.codec_options())
+        stream.width = settings.width
+        stream.height = settings.height
+        stream.pix_fmt = settings.pix_fmt
+        stream.time_base = Fraction(1, settings.fps)
+        self._stream = stream
+        self.frames = 0
+
+    def write(self, frame: av.VideoFrame) -> None:
+        frame.pts = self.frames
+        frame.time_base = Fraction(1, self._settings.fps)
+        self._container.mux(self._stream.encode(frame))
+        self.frames += 1
+
+    def close(self) -> int:
+        self._container.mux(self._stream.encode(None))
+        self._container.close()
+        commit(self._tmp, self.path)
+        release_freed_memory()
+        return self.frames
+
+    def abort(self) -> None:
+        with contextlib.suppress(Exception):
+            self._container.close()
+        self._tmp.unlink(missing_ok=True)
+        release_freed_memory()

@@ -1,0 +1,203 @@
+"""Feature statistics exactly as lerobot 0.6.1 defines them, computed in bounded memory.
+
+lerobot computes an episode's statistics from the whole episode at once: min, max, mean, std,
+count and quantiles q01..q99 read off a 5000-bin histogram spanning [min, max]. Here the same
+histogram is built batch by batch: a first pass finds min and max, a second fills the bins.
+Images: lerobot samples frames, subsamples pixels, and takes per-channel statistics of the
+uint8 values; 256 counts per channel say everything about those, so chunks carry just that.
+Dataset statistics aggregate the episodes' like lerobot's ``aggregate_stats``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+QUANTILES = (0.01, 0.10, 0.50, 0.90, 0.99)
+QUANTILE_KEYS = tuple(f"q{int(q * 100):02d}" for q in QUANTILES)
+NUM_BINS = 5000
+STAT_KEYS = ("min", "max", "mean", "std", "count", *QUANTILE_KEYS)
+
+Stats = dict[str, np.ndarray]
+
+
+# --- which frames lerobot samples for image statistics -------------------------------------
+
+
+def estimate_num_samples(length: int, min_samples: int = 100, max_samples: int = 10_000, power: float = 0.75) -> int:
+    min_samples = min(min_samples, length)
+    return max(min_samples, min(int(length**power), max_samples))
+
+
+def sample_indices(length: int) -> np.ndarray:
+    """Frame indices (within an episode of ``length`` frames) lerobot reads for image stats."""
+    return np.round(np.linspace(0, length - 1, estimate_num_samples(length))).astype(int)
+
+
+def downsample_for_stats(rgb: np.ndarray) -> np.ndarray:
+    """HxWx3 -> the pixel subset lerobot uses (every k-th row and column, ~150 px wide)."""
+    height, width = rgb.shape[:2]
+    if max(width, height) < 300:
+        return rgb
+    step = int(width / 150) if width > height else int(height / 150)
+    return rgb[::step, ::step]
+
+
+def channel_value_counts(rgb: np.ndarray) -> np.ndarray:
+    """(3, 256) int64: how often each uint8 value occurs per channel in the stats pixels."""
+    pixels = downsample_for_stats(rgb).reshape(-1, rgb.shape[-1])
+    return np.stack([np.bincount(pixels[:, c], minlength=256) for c in range(pixels.shape[1])])
+
+
+# --- histogram quantiles --------------------------------------------------------------------
+
+
+def _edges(lo: float, hi: float) -> np.ndarray:
+    return np.linspace(lo - 1e-10, hi + 1e-10, NUM_BINS + 1)
+
+
+def _quantile_from_histogram(hist: np.ndarray, edges: np.ndarray, target: float) -> float:
+    """Linear interpolation inside the bin where the cumulative count reaches ``target``."""
+    cumulative = np.cumsum(hist)
+    idx = int(np.searchsorted(cumulative, target))
+    if idx == 0:
+        return float(edges[0])
+    if idx >= len(cumulative):
+        return float(edges[-1])
+    before = cumulative[idx - 1]
+    in_bin = cumulative[idx] - before
+    if in_bin == 0:
+        return float(edges[idx])
+    return float(edges[idx] + (target - before) / in_bin * (edges[idx + 1] - edges[idx]))
+
+
+class TwoPassStats:
+    """Statistics of a stream of (n, d) batches: call ``see_range`` on all, then ``add`` on all."""
+
+    def __init__(self) -> None:
+        self.min: np.ndarray | None = None
+        self.max: np.ndarray | None = None
+        self._hist: np.ndarray | None = None
+        self._edges: list[np.ndarray] = []
+        self._sum: np.ndarray | None = None
+        self._sumsq: np.ndarray | None = None
+        self.count = 0
+
+    def see_range(self, batch: np.ndarray) -> None:
+        batch = _as_2d(batch)
+        if len(batch) == 0:
+            return
+        lo, hi = batch.min(axis=0), batch.max(axis=0)
+        self.min = lo if self.min is None else np.minimum(self.min, lo)
+        self.max = hi if self.max is None else np.maximum(self.max, hi)
+
+    def add(self, batch: np.ndarray) -> None:
+        batch = _as_2d(batch).astype(np.float64)
+        if len(batch) == 0:
+            return
+        if self._hist is None:
+            assert self.min is not None and self.max is not None, "see_range first"
+            dims = batch.shape[1]
+            self._edges = [_edges(float(self.min[i]), float(self.max[i])) for i in range(dims)]
+            self._hist = np.zeros((dims, NUM_BINS))
+            self._sum = np.zeros(dims)
+            self._sumsq = np.zeros(dims)
+        for i, edges in enumerate(self._edges):
+            self._hist[i] += np.histogram(batch[:, i], bins=edges)[0]
+        self._sum += batch.sum(axis=0)
+        self._sumsq += (batch**2).sum(axis=0)
+        self.count += len(batch)
+
+    def result(self) -> Stats:
+        mean = self._sum / self.count
+        std = np.sqrt(np.maximum(0.0, self._sumsq / self.count - mean**2))
+        stats: Stats = {
+            "min": self.min.astype(np.float64),
+            "max": self.max.astype(np.float64),
+            "mean": mean,
+            "std": std,
+            "count": np.array([self.count]),
+        }
+        for q, key in zip(QUANTILES, QUANTILE_KEYS, strict=True):
+            if self.count < 2:  # lerobot's rule for a single sample: quantiles = mean
+                stats[key] = mean.copy()
+            else:
+                stats[key] = np.array(
+                    [_quantile_from_histogram(h, e, q * self.count) for h, e in zip(self._hist, self._edges, strict=True)]
+                )
+        return stats
+
+
+def _as_2d(batch: np.ndarray) -> np.ndarray:
+    batch = np.asarray(batch)
+    return batch.reshape(-1, 1) if batch.ndim == 1 else batch
+
+
+def stats_of_batches(batches: Iterable[np.ndarray] | Sequence[np.ndarray]) -> Stats:
+    """Convenience for in-memory batches (tests, small arrays)."""
+    batches = list(batches)
+    acc = TwoPassStats()
+    for batch in batches:
+        acc.see_range(batch)
+    for batch in batches:
+        acc.add(batch)
+    return acc.result()
+
+
+def image_stats_from_counts(counts: np.ndarray, num_frames: int) -> Stats:
+    """Per-channel stats in [0, 1] (shape (C, 1, 1)) from (C, 256) value counts of sampled frames."""
+    counts = np.asarray(counts, dtype=np.float64)
+    values = np.arange(counts.shape[1], dtype=np.float64)
+    out: dict[str, list[float]] = {key: [] for key in STAT_KEYS if key != "count"}
+    for channel in counts:
+        total = channel.sum()
+        present = np.nonzero(channel)[0]
+        lo, hi = float(present[0]), float(present[-1])
+        mean = float((values * channel).sum() / total)
+        meansq = float((values**2 * channel).sum() / total)
+        out["min"].append(lo)
+        out["max"].append(hi)
+        out["mean"].append(mean)
+        out["std"].append(float(np.sqrt(max(0.0, meansq - mean**2))))
+        edges = _edges(lo, hi)
+        hist = np.histogram(values, bins=edges, weights=channel)[0]
+        for q, key in zip(QUANTILES, QUANTILE_KEYS, strict=True):
+            out[key].append(_quantile_from_histogram(hist, edges, q * total))
+    stats: Stats = {key: (np.array(vals) / 255.0).reshape(-1, 1, 1) for key, vals in out.items()}
+    stats["count"] = np.array([num_frames])
+    return stats
+
+
+# --- dataset statistics ---------------------------------------------------------------------
+
+
+def aggregate(episode_stats: Sequence[dict[str, Stats]]) -> dict[str, Stats]:
+    """lerobot's ``aggregate_stats``: count-weighted means, pooled variance, mean of quantiles."""
+    keys = sorted({key for stats in episode_stats for key in stats})
+    out: dict[str, Stats] = {}
+    for key in keys:
+        items = [stats[key] for stats in episode_stats if key in stats]
+        counts = np.stack([s["count"] for s in items]).astype(np.float64)
+        means = np.stack([s["mean"] for s in items])
+        while counts.ndim < means.ndim:
+            counts = counts[..., None]
+        total = counts.sum(axis=0)
+        mean = (means * counts).sum(axis=0) / total
+        variances = np.stack([s["std"] ** 2 for s in items])
+        variance = ((variances + (means - mean) ** 2) * counts).sum(axis=0) / total
+        merged: Stats = {
+            "min": np.min(np.stack([s["min"] for s in items]), axis=0),
+            "max": np.max(np.stack([s["max"] for s in items]), axis=0),
+            "mean": mean,
+            "std": np.sqrt(variance),
+            "count": np.stack([s["count"] for s in items]).sum(axis=0),
+        }
+        for qkey in QUANTILE_KEYS:
+            merged[qkey] = (np.stack([s[qkey] for s in items]) * counts).sum(axis=0) / total
+        out[key] = merged
+    return out
+
+
+def to_jsonable(stats: dict[str, Stats]) -> dict[str, dict[str, list]]:
+    return {key: {name: np.asarray(v).tolist() for name, v in ft.items()} for key, ft in stats.items()}
