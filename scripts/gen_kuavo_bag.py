@@ -134,9 +134,7 @@ _CALLERIDS: dict[str, str] = {
 # kuavo_msgs .msg files byte for byte (kuavo-ros-opensource, src/kuavo_msgs/msg/), with their
 # trailing spaces and missing final newlines.
 KUAVO_MSG_TEXTS: dict[str, str] = {
-    "kuavo_msgs/endEffectorData": (
-        "string[] name  \nfloat64[] position\nfloat64[] velocity  \nfloat64[] effort\n"
-    ),
+    "kuavo_msgs/endEffectorData": ("string[] name  \nfloat64[] position\nfloat64[] velocity  \nfloat64[] effort\n"),
     "kuavo_msgs/imuData": (
         "geometry_msgs/Vector3 gyro    #陀螺仪数据\n"
         "geometry_msgs/Vector3 acc     #加速计数据\n"
@@ -155,10 +153,7 @@ KUAVO_MSG_TEXTS: dict[str, str] = {
         "int32[] control_modes  \n"
     ),
     "kuavo_msgs/jointData": (
-        "float64[] joint_q  \n"
-        "float64[] joint_v  \n"
-        "float64[] joint_vd    \n"
-        "float64[] joint_torque  \n"
+        "float64[] joint_q  \nfloat64[] joint_v  \nfloat64[] joint_vd    \nfloat64[] joint_torque  \n"
     ),
     "kuavo_msgs/lejuClawCommand": (
         "# kuavo_msgs/endEffectorData:\n"
@@ -614,9 +609,7 @@ def frame_yuv(camera_index: int, frame_number: int, width: int, height: int, see
 
 def frame_rgb(camera_index: int, frame_number: int, width: int, height: int, seed: int = 0):
     """Frame ``frame_number`` of a camera as RGB, before JPEG compression."""
-    frame = av.VideoFrame.from_ndarray(
-        frame_yuv(camera_index, frame_number, width, height, seed), format="yuvj420p"
-    )
+    frame = av.VideoFrame.from_ndarray(frame_yuv(camera_index, frame_number, width, height, seed), format="yuvj420p")
     return frame.to_ndarray(format="rgb24")
 
 
@@ -924,7 +917,7 @@ def _numeric_stream(topic: str, times: np.ndarray, start_ns: int) -> _Stream:
     def make(lo: int, hi: int) -> Sequence[memoryview]:
         rec = build(times[lo:hi], np.arange(lo, hi, dtype=np.uint32), start_ns)
         size = rec.dtype.itemsize
-        view = memoryview(rec.tobytes())
+        view = memoryview(rec.view(np.uint8))
         return [view[i : i + size] for i in range(0, len(view), size)]
 
     return _Stream(topic, times, make)
@@ -938,29 +931,84 @@ def _camera_stream(
     seed: int,
     depth: bool,
 ) -> _Stream:
+    """Colour (JPEG) or depth (PNG) images of one camera; ``make`` is called block after block."""
     width, height = size
     camera = CAMERAS[camera_index]
-    frame_id = f"{camera}_depth_optical_frame" if depth else f"{camera}_color_optical_frame"
+    kind = "depth" if depth else "color"
+    frame_id = f"{camera}_{kind}_optical_frame"
+    fmt = DEPTH_FORMAT if depth else COLOR_FORMAT
+    encoder: list[_JpegEncoder | _PngEncoder] = []  # created on first use, then reused
+
+    def image(k: int) -> bytes:
+        if depth:
+            return DEPTH_CONFIG_HEADER + encoder[0].encode(expected_depth_mm(camera_index, k, width, height))
+        return encoder[0].encode(frame_yuv(camera_index, k, width, height, seed))
 
     def make(lo: int, hi: int) -> Sequence[bytes]:
-        out = []
-        if depth:
-            png = _PngEncoder(width, height)
-            for k in range(lo, hi):
-                data = DEPTH_CONFIG_HEADER + png.encode(
-                    expected_depth_mm(camera_index, k, width, height)
-                )
-                stamp = int(times[k]) - LATENCY_NS
-                out.append(compressed_image(k, stamp, frame_id, DEPTH_FORMAT, data))
-        else:
-            jpeg = _JpegEncoder(width, height)
-            for k in range(lo, hi):
-                data = jpeg.encode(frame_yuv(camera_index, k, width, height, seed))
-                stamp = int(times[k]) - LATENCY_NS
-                out.append(compressed_image(k, stamp, frame_id, COLOR_FORMAT, data))
-        return out
+        if not encoder:
+            encoder.append(_PngEncoder(width, height) if depth else _JpegEncoder(width, height))
+        stamps = (times[lo:hi] - LATENCY_NS).tolist()
+        return [
+            compressed_image(k, stamp, frame_id, fmt, image(k)) for k, stamp in zip(range(lo, hi), stamps, strict=True)
+        ]
 
     return _Stream(topic, times, make)
+
+
+class _Writer(Writer):
+    """rosbags' ``Writer`` whose ``write`` makes the same bytes with less work per message.
+
+    A message record is its header (op, conn, time) + uint32 size + data; the header bytes up
+    to the time are the same for every message of a connection.
+    """
+
+    _TIME_AND_SIZE = struct.Struct("<III")
+
+    def __init__(self, path: Path | str) -> None:
+        super().__init__(path)
+        self._prefixes: dict[int, bytes] = {}
+
+    def add_connection(
+        self,
+        topic: str,
+        msgtype: str,
+        *,
+        typestore: Typestore | None = None,
+        msgdef: str | None = None,
+        md5sum: str | None = None,
+        callerid: str | None = None,
+        latching: int | None = None,
+    ) -> Connection:
+        connection = super().add_connection(
+            topic,
+            msgtype,
+            typestore=typestore,
+            msgdef=msgdef,
+            md5sum=md5sum,
+            callerid=callerid,
+            latching=latching,
+        )
+        fields = [b"op=\x02", b"conn=" + struct.pack("<I", connection.id)]
+        head = b"".join(struct.pack("<I", len(f)) + f for f in fields)
+        head += struct.pack("<I", 13) + b"time="
+        self._prefixes[connection.id] = struct.pack("<I", len(head) + 8) + head
+        return connection
+
+    def write(self, connection: Connection, timestamp: int, data: bytes | memoryview) -> None:
+        prefix = self._prefixes.get(connection.id)
+        if prefix is None or not self.bio or connection.owner is not self:
+            super().write(connection, timestamp, data)
+            return
+        chunk = self.chunks[-1]
+        bio = chunk.data
+        chunk.connections[connection.id].append((timestamp, bio.tell()))
+        chunk.start = min(timestamp, chunk.start)
+        chunk.end = max(timestamp, chunk.end)
+        sec, nsec = divmod(timestamp, 1_000_000_000)
+        bio.write(prefix + self._TIME_AND_SIZE.pack(sec, nsec, len(data)))
+        bio.write(data)
+        if bio.tell() > self.chunk_threshold:
+            self.write_chunk(chunk)
 
 
 _BLOCK_NS = 10**9  # messages are generated one second of bag time at a time
@@ -1027,7 +1075,7 @@ def write_kuavo_bag(
     streams.sort(key=lambda s: int(s.times[0]))  # connections in order of first message
     end_ns = max(int(s.times[-1]) for s in streams)
 
-    writer = Writer(path)
+    writer = _Writer(path)
     if compression:
         writer.set_compression(Writer.CompressionFormat[compression.upper()])
     writer.chunk_threshold = chunk_threshold
@@ -1088,9 +1136,7 @@ def _write_block(
         if topic_index.topic in image_bytes:
             image_bytes[topic_index.topic] += sum(len(p) for p in payload)
     write = writer.write
-    for stamp, i, j in zip(
-        times[order].tolist(), which[order].tolist(), offsets[order].tolist(), strict=True
-    ):
+    for stamp, i, j in zip(times[order].tolist(), which[order].tolist(), offsets[order].tolist(), strict=True):
         write(connections[i], stamp, payloads[i][j])
 
 

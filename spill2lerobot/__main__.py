@@ -1,0 +1,3 @@
+from spill2lerobot.cli import main
+
+main()
