@@ -55,15 +55,22 @@ def stage1(bags: tuple[Path, ...], spill: Path, config: Path | None, overrides: 
     profile = load_profile(config, overrides)
     results = run_stage1(list(bags), spill, profile, restart=restart, progress=_echo)
     for r in results:
-        _echo(f"{r.entry.name}: {r.frames} frames in {r.chunks_total} chunks "
-              f"({r.chunks_this_run} written now, {r.seconds:.1f} s, {r.bytes_read / 1e6:.1f} MB read)")
+        _echo(
+            f"{r.entry.name}: {r.frames} frames in {r.chunks_total} chunks "
+            f"({r.chunks_this_run} written now, {r.seconds:.1f} s, {r.bytes_read / 1e6:.1f} MB read)"
+        )
 
 
 @cli.command(epilog="Example:\n\n  spill2lerobot merge /data/spill /data/lerobot/kuavo_pick --episodes chunk")
 @click.argument("spill", type=click.Path(path_type=Path))
 @click.argument("out", type=click.Path(path_type=Path))
-@click.option("--episodes", type=click.Choice(["bag", "chunk"]), default="bag", show_default=True,
-              help="One episode per bag, or one per spill chunk (the original's chunked saving).")
+@click.option(
+    "--episodes",
+    type=click.Choice(["bag", "chunk"]),
+    default="bag",
+    show_default=True,
+    help="One episode per bag, or one per spill chunk (the original's chunked saving).",
+)
 def merge(spill: Path, out: Path, episodes: str) -> None:
     """Turn SPILL into a LeRobot v3.0 dataset in OUT (video is remuxed, not re-encoded)."""
     from spill2lerobot.merge.merge import run_merge
@@ -72,17 +79,30 @@ def merge(spill: Path, out: Path, episodes: str) -> None:
     _echo(f"{result.output}: {result.episodes} episodes, {result.frames} frames ({result.seconds:.1f} s)")
 
 
-@cli.command(epilog="Example:\n\n  spill2lerobot convert demos/*.bag /data/lerobot/kuavo_pick --set rosbag.chunk_size=500")
+@cli.command(
+    epilog="Example:\n\n  spill2lerobot convert demos/*.bag /data/lerobot/kuavo_pick --set rosbag.chunk_size=500"
+)
 @click.argument("bags", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.argument("out", type=click.Path(path_type=Path))
 @click.option("--config", "config", type=click.Path(path_type=Path), help=CONFIG_HELP)
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=SET_HELP)
 @click.option("--episodes", type=click.Choice(["bag", "chunk"]), default="bag", show_default=True)
-@click.option("--spill", "spill", type=click.Path(path_type=Path),
-              help="Where to spill (default: OUT.spill beside OUT, removed when done).")
+@click.option(
+    "--spill",
+    "spill",
+    type=click.Path(path_type=Path),
+    help="Where to spill (default: OUT.spill beside OUT, removed when done).",
+)
 @click.option("--restart", is_flag=True, help="Discard an existing spill and start over.")
-def convert(bags: tuple[Path, ...], out: Path, config: Path | None, overrides: tuple[str, ...], episodes: str,
-            spill: Path | None, restart: bool) -> None:
+def convert(
+    bags: tuple[Path, ...],
+    out: Path,
+    config: Path | None,
+    overrides: tuple[str, ...],
+    episodes: str,
+    spill: Path | None,
+    restart: bool,
+) -> None:
     """stage1 + merge in one go. Re-run the same command to resume."""
     from spill2lerobot.fsutil import remove_tree
     from spill2lerobot.merge.merge import run_merge

@@ -46,8 +46,9 @@ def video_feature(height: int, width: int, info: dict) -> dict:
     return {"dtype": "video", "shape": [height, width, 3], "names": ["height", "width", "channels"], "info": info}
 
 
-def info_json(*, fps: int, features: dict, total_episodes: int, total_frames: int, total_tasks: int,
-              robot_type: str | None) -> dict:
+def info_json(
+    *, fps: int, features: dict, total_episodes: int, total_frames: int, total_tasks: int, robot_type: str | None
+) -> dict:
     return {
         "codebase_version": CODEBASE_VERSION,
         "fps": fps,
@@ -87,10 +88,23 @@ def write_tasks(path: Path, tasks: list[str]) -> None:
     table = pa.table({"task_index": pa.array(range(len(tasks)), pa.int64()), "task": pa.array(tasks, pa.string())})
     pandas_meta = {
         "index_columns": ["task"],
-        "column_indexes": [{"name": None, "field_name": None, "pandas_type": "unicode", "numpy_type": "object",
-                            "metadata": {"encoding": "UTF-8"}}],
+        "column_indexes": [
+            {
+                "name": None,
+                "field_name": None,
+                "pandas_type": "unicode",
+                "numpy_type": "object",
+                "metadata": {"encoding": "UTF-8"},
+            }
+        ],
         "columns": [
-            {"name": "task_index", "field_name": "task_index", "pandas_type": "int64", "numpy_type": "int64", "metadata": None},
+            {
+                "name": "task_index",
+                "field_name": "task_index",
+                "pandas_type": "int64",
+                "numpy_type": "int64",
+                "metadata": None,
+            },
             {"name": "task", "field_name": "task", "pandas_type": "unicode", "numpy_type": "object", "metadata": None},
         ],
         "attributes": {},

@@ -138,10 +138,7 @@ def _build(cls: type, data: dict[str, Any], prefix: str) -> Any:
     if unknown:
         where = f"{prefix}.{unknown[0]}" if prefix else unknown[0]
         raise UserError(f"unknown profile key '{where}' (known: {', '.join(sorted(hints))})")
-    kwargs = {
-        name: _coerce(value, hints[name], f"{prefix}.{name}" if prefix else name)
-        for name, value in data.items()
-    }
+    kwargs = {name: _coerce(value, hints[name], f"{prefix}.{name}" if prefix else name) for name, value in data.items()}
     return cls(**kwargs)
 
 
@@ -222,6 +219,5 @@ def _check_values(profile: Profile) -> None:
     for key, unsupported in not_yet.items():
         if unsupported:
             raise UserError(
-                f"profile key '{key}': this value is not supported yet; "
-                "use the default (see README, 'Profile options')"
+                f"profile key '{key}': this value is not supported yet; use the default (see README, 'Profile options')"
             )

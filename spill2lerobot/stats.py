@@ -124,7 +124,10 @@ class TwoPassStats:
                 stats[key] = mean.copy()
             else:
                 stats[key] = np.array(
-                    [_quantile_from_histogram(h, e, q * self.count) for h, e in zip(self._hist, self._edges, strict=True)]
+                    [
+                        _quantile_from_histogram(h, e, q * self.count)
+                        for h, e in zip(self._hist, self._edges, strict=True)
+                    ]
                 )
         return stats
 

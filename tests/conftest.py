@@ -17,9 +17,7 @@ import gen_kuavo_bag  # noqa: E402
 
 def run_cli(*args: str, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
     """Run the installed command line in a subprocess, as a user would."""
-    result = subprocess.run(
-        [sys.executable, "-m", "spill2lerobot", *args], capture_output=True, text=True, env=env
-    )
+    result = subprocess.run([sys.executable, "-m", "spill2lerobot", *args], capture_output=True, text=True, env=env)
     if check and result.returncode != 0:
         raise AssertionError(f"spill2lerobot {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
     return result

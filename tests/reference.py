@@ -58,7 +58,11 @@ def load_reference(path, *, sample_drop=10, main_fps=30, train_hz=10, which_arm=
     timeline = timeline[:: main_fps // train_hz]
     min_end = min(ts[-1] for ts in arrays.values())
     timeline = timeline[timeline < min_end]
-    cams = ["head_cam_h"] + ([] if which_arm == "right" else ["wrist_cam_l"]) + ([] if which_arm == "left" else ["wrist_cam_r"])
+    cams = (
+        ["head_cam_h"]
+        + ([] if which_arm == "right" else ["wrist_cam_l"])
+        + ([] if which_arm == "left" else ["wrist_cam_r"])
+    )
     topics = [CAMERA_TOPICS[c] for c in cams] + LOWDIM
     picks = {topic: np.array([int(np.argmin(np.abs(arrays[topic] - t))) for t in timeline]) for topic in topics}
     states, actions = [], []

@@ -151,7 +151,9 @@ def assert_stats_close(ours: dict, theirs: dict, image_rtol: float = 1e-3) -> No
                 np.testing.assert_array_equal(got, want, err_msg=f"{key}/{name}")
             elif name.startswith("q"):
                 # lerobot reads quantiles off a 5000-bin histogram: a bin's width is its precision.
-                np.testing.assert_allclose(got, want, rtol=rtol, atol=1e-9 + 2 * span.max() / 5000, err_msg=f"{key}/{name}")
+                np.testing.assert_allclose(
+                    got, want, rtol=rtol, atol=1e-9 + 2 * span.max() / 5000, err_msg=f"{key}/{name}"
+                )
             else:
                 np.testing.assert_allclose(got, want, rtol=rtol, atol=1e-6, err_msg=f"{key}/{name}")
 
@@ -232,7 +234,9 @@ def test_many_episodes_in_one_video_file_have_exact_boundaries(bags, tmp_path):
 def test_libx264_segments_remux_to_the_right_frames(bags, tmp_path):
     ref = load_reference(bags["b"])
     out = tmp_path / "out"
-    run_cli("convert", str(bags["b"]), str(out), *SMALL, "--set", "rosbag.chunk_size=25", "--set", "video.codec=libx264")
+    run_cli(
+        "convert", str(bags["b"]), str(out), *SMALL, "--set", "rosbag.chunk_size=25", "--set", "video.codec=libx264"
+    )
     ds = open_dataset(out)
     assert ds.meta.features["observation.images.head_cam_h"]["info"]["video.codec"] == "h264"
     for frame in boundary_frames(len(ref)):
@@ -243,10 +247,10 @@ def test_resized_images_keep_their_content(bags, tmp_path):
     """Source 320x240 into a 160x120 dataset: resized, frame codes still readable."""
     ref = load_reference(bags["b"])
     out = tmp_path / "out"
-    run_cli("convert", str(bags["b"]), str(out), "--set", "dataset.resize.width=160", "--set", "dataset.resize.height=120")
+    run_cli(
+        "convert", str(bags["b"]), str(out), "--set", "dataset.resize.width=160", "--set", "dataset.resize.height=120"
+    )
     ds = open_dataset(out)
     item = ds[len(ref) // 2]
     assert tuple(item["observation.images.head_cam_h"].shape) == (3, 120, 160)
     check_frame(ds, len(ref) // 2, ref, len(ref) // 2)
-
-

@@ -213,9 +213,7 @@ class Ros1Bag:
         try:
             self._file = open(self.path, "rb", buffering=0)  # noqa: SIM115 - closed by close()
         except OSError as err:
-            raise BagError(
-                f"{self.path}: cannot open ({err.strerror}); pass a readable .bag file"
-            ) from None
+            raise BagError(f"{self.path}: cannot open ({err.strerror}); pass a readable .bag file") from None
         try:
             self._size = os.fstat(self._file.fileno()).st_size
             self._read_index()
@@ -272,8 +270,7 @@ class Ros1Bag:
             if head.startswith(b"#ROSBAG V"):
                 version = head[9:].split(b"\n", 1)[0].decode("latin-1")
                 raise self._fail(
-                    f"ROS bag format {version} is not supported; pass a V2.0 bag"
-                    " (convert old bags with `rosbag fix`)"
+                    f"ROS bag format {version} is not supported; pass a V2.0 bag (convert old bags with `rosbag fix`)"
                 )
             raise self._fail("not a ROS1 bag (no '#ROSBAG V2.0' magic); pass a .bag file")
         try:
@@ -298,8 +295,7 @@ class Ros1Bag:
             )
         if index_pos > self._size:
             raise self._fail(
-                f"file is truncated (index at offset {index_pos}, file has {self._size} bytes);"
-                " copy the bag again"
+                f"file is truncated (index at offset {index_pos}, file has {self._size} bytes); copy the bag again"
             )
         tail = self._read_at(index_pos, self._size - index_pos)
         try:
@@ -312,13 +308,9 @@ class Ros1Bag:
                 info, pos = self._parse_chunk_info(tail, pos)
                 infos.append(info)
         except (ValueError, KeyError, IndexError, struct.error) as err:
-            raise self._fail(
-                f"bag index is damaged or truncated ({err}); run `rosbag reindex` on it"
-            ) from None
+            raise self._fail(f"bag index is damaged or truncated ({err}); run `rosbag reindex` on it") from None
         if any(info.pos >= index_pos for info in infos):
-            raise self._fail(
-                "bag index points past the chunks (file truncated?); run `rosbag reindex`"
-            )
+            raise self._fail("bag index points past the chunks (file truncated?); run `rosbag reindex`")
         self._conn_by_id = {c.id: c for c in self.connections}
         # Each chunk's IndexData records end where the next chunk (or the index) begins.
         positions = sorted(info.pos for info in infos)
@@ -389,9 +381,7 @@ class Ros1Bag:
             size = _U32.unpack(fields["size"])[0]
             (dlen,) = _U32.unpack_from(head, 4 + hlen)
         except (ValueError, KeyError, struct.error) as err:
-            raise self._fail(
-                f"chunk at offset {chunk.pos} is damaged ({err}); run `rosbag reindex`"
-            ) from None
+            raise self._fail(f"chunk at offset {chunk.pos} is damaged ({err}); run `rosbag reindex`") from None
         if compression not in _DECOMPRESSORS:
             raise self._fail(
                 f"unsupported chunk compression {compression!r}; decompress it with"
@@ -414,9 +404,7 @@ class Ros1Bag:
             if prev is None:
                 out[conn.topic] = TopicInfo(conn.msgtype, count, (conn.id,))
             else:
-                out[conn.topic] = TopicInfo(
-                    prev.msgtype, prev.count + count, (*prev.connection_ids, conn.id)
-                )
+                out[conn.topic] = TopicInfo(prev.msgtype, prev.count + count, (*prev.connection_ids, conn.id))
         return out
 
     def _conn_ids(self, topic: str) -> frozenset[int]:
@@ -479,8 +467,7 @@ class Ros1Bag:
                 out.append(entries["sec"].astype(np.int64) * _NS + entries["nsec"])
         except (ValueError, KeyError, struct.error) as err:
             raise self._fail(
-                f"index data after chunk at offset {chunk.pos} is damaged ({err});"
-                " run `rosbag reindex`"
+                f"index data after chunk at offset {chunk.pos} is damaged ({err}); run `rosbag reindex`"
             ) from None
         return out
 
@@ -536,14 +523,11 @@ class Ros1Bag:
         try:
             buf = _DECOMPRESSORS[compression](raw)
         except (OSError, ValueError, RuntimeError) as err:
-            raise self._fail(
-                f"chunk at offset {chunk.pos} does not decompress ({err}); the bag is damaged"
-            ) from None
+            raise self._fail(f"chunk at offset {chunk.pos} does not decompress ({err}); the bag is damaged") from None
         del raw
         if len(buf) != size:
             raise self._fail(
-                f"chunk at offset {chunk.pos} holds {len(buf)} bytes, header says {size};"
-                " the bag is damaged"
+                f"chunk at offset {chunk.pos} holds {len(buf)} bytes, header says {size}; the bag is damaged"
             )
         try:
             out = self._walk_chunk(buf, wanted, start_ns, stop_ns)
@@ -552,9 +536,7 @@ class Ros1Bag:
         out.sort(key=_message_time)  # stable: equal times keep file order
         return out
 
-    def _walk_chunk(
-        self, buf: bytes, wanted: dict[int, Connection], start_ns: int, stop_ns: int
-    ) -> list[Message]:
+    def _walk_chunk(self, buf: bytes, wanted: dict[int, Connection], start_ns: int, stop_ns: int) -> list[Message]:
         """Walk a decompressed chunk's records; hot loop, hence the local names."""
         out: list[Message] = []
         append = out.append
@@ -604,9 +586,7 @@ class Ros1Bag:
                     append(Message(conn.topic, t, buf[dstart:pos], conn))
         return out
 
-    def messages(
-        self, topics: Iterable[str], start_ns: int = 0, stop_ns: int | None = None
-    ) -> Iterator[Message]:
+    def messages(self, topics: Iterable[str], start_ns: int = 0, stop_ns: int | None = None) -> Iterator[Message]:
         """Messages of ``topics`` with start_ns <= time <= stop_ns, in record-time order.
 
         Reads chunks one at a time in order of their start time, skipping (never reading)
@@ -631,9 +611,7 @@ class Ros1Bag:
         nxt = 0
         while heap or nxt < len(todo):
             # Load every chunk whose messages could precede the head of the heap.
-            while nxt < len(todo) and (
-                not heap or (todo[nxt].start_ns, todo[nxt].pos) < heap[0][:2]
-            ):
+            while nxt < len(todo) and (not heap or (todo[nxt].start_ns, todo[nxt].pos) < heap[0][:2]):
                 chunk = todo[nxt]
                 nxt += 1
                 msgs = self._load_chunk(chunk, wanted, start_ns, stop_ns)

@@ -14,7 +14,9 @@ from spill2lerobot.stats import Stats, TwoPassStats, image_stats_from_counts
 VECTOR_COLUMNS = ("observation.state", "action")
 
 
-def episode_columns(layout: SpillLayout, episode: Episode, fps: int, task_index: int = 0) -> Iterator[dict[str, np.ndarray]]:
+def episode_columns(
+    layout: SpillLayout, episode: Episode, fps: int, task_index: int = 0
+) -> Iterator[dict[str, np.ndarray]]:
     """The episode's dataset columns, chunk by chunk, as lerobot stores them."""
     frame = 0
     for ref in episode.chunks:

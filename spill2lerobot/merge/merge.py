@@ -62,12 +62,16 @@ def _write_videos(layout: SpillLayout, episodes: list[Episode], profile: Profile
             by_file.setdefault(ep.files[cam.key], []).append(ep)
         for (chunk_index, file_index), members in by_file.items():
             segments = [layout.segment(r.bag_id, r.chunk, cam.name) for ep in members for r in ep.chunks]
-            path = root / lerobot_format.VIDEO_PATH.format(video_key=cam.key, chunk_index=chunk_index, file_index=file_index)
+            path = root / lerobot_format.VIDEO_PATH.format(
+                video_key=cam.key, chunk_index=chunk_index, file_index=file_index
+            )
             frames = remux_segments(segments, path, fps)
             expected = sum(ep.length for ep in members)
             if frames != expected:
-                raise UserError(f"{segments[0].parent}: video segments of {cam.name} hold {frames} frames, "
-                                f"the journal says {expected}; re-run stage1 with --restart")
+                raise UserError(
+                    f"{segments[0].parent}: video segments of {cam.name} hold {frames} frames, "
+                    f"the journal says {expected}; re-run stage1 with --restart"
+                )
         progress(f"merge: videos of {cam.name} written")
 
 
@@ -143,9 +147,13 @@ def _write_episodes_table(episodes: list[Episode], stats: list[dict], profile: P
         row["meta/episodes/file_index"] = 0
         rows.append(row)
     types = {
-        "episode_index": pa.int64(), "tasks": pa.list_(pa.string()), "length": pa.int64(),
-        "data/chunk_index": pa.int64(), "data/file_index": pa.int64(),
-        "dataset_from_index": pa.int64(), "dataset_to_index": pa.int64(),
+        "episode_index": pa.int64(),
+        "tasks": pa.list_(pa.string()),
+        "length": pa.int64(),
+        "data/chunk_index": pa.int64(),
+        "data/file_index": pa.int64(),
+        "dataset_from_index": pa.int64(),
+        "dataset_to_index": pa.int64(),
     }
     fields = []
     for name in rows[0]:
@@ -172,14 +180,18 @@ def _prepare_output(out: Path) -> Path:
     work = out.with_name(out.name + ".partial")
     if work.exists():
         if not (work / OUR_MARKER).exists():
-            raise UserError(f"{work}: exists and was not made by spill2lerobot; remove it or choose another output folder")
+            raise UserError(
+                f"{work}: exists and was not made by spill2lerobot; remove it or choose another output folder"
+            )
         remove_tree(work)  # an interrupted merge: rebuilding is cheap (no re-encoding)
     work.mkdir(parents=True)
     (work / OUR_MARKER).write_text("partial output of spill2lerobot merge\n")
     return work
 
 
-def run_merge(spill: Path, out: Path, mode: EpisodeMode = "bag", progress: Callable[[str], None] = print) -> MergeResult:
+def run_merge(
+    spill: Path, out: Path, mode: EpisodeMode = "bag", progress: Callable[[str], None] = print
+) -> MergeResult:
     started = time.monotonic()
     layout = SpillLayout(spill)
     manifest = journal.read_manifest(layout)
@@ -198,8 +210,14 @@ def run_merge(spill: Path, out: Path, mode: EpisodeMode = "bag", progress: Calla
     lerobot_format.write_tasks(work / lerobot_format.TASKS_PATH, [profile.dataset.task_description])
     total = sum(ep.length for ep in episodes)
     write_json_atomic(work / lerobot_format.STATS_PATH, to_jsonable(aggregate(stats)))
-    info = lerobot_format.info_json(fps=fps, features=features, total_episodes=len(episodes), total_frames=total,
-                                    total_tasks=1, robot_type=profile.dataset.robot_type)
+    info = lerobot_format.info_json(
+        fps=fps,
+        features=features,
+        total_episodes=len(episodes),
+        total_frames=total,
+        total_tasks=1,
+        robot_type=profile.dataset.robot_type,
+    )
     write_json_atomic(work / lerobot_format.INFO_PATH, info)
     (work / OUR_MARKER).unlink()
     work.rename(out)

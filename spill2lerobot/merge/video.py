@@ -18,7 +18,9 @@ from spill2lerobot.fsutil import commit, tmp_path
 def _ticks_per_frame(time_base: Fraction, fps: int) -> int:
     ticks = Fraction(1, fps) / time_base
     if ticks.denominator != 1:
-        raise UserError(f"video time base {time_base} cannot hold {fps} fps frames exactly; re-run stage1 with --restart")
+        raise UserError(
+            f"video time base {time_base} cannot hold {fps} fps frames exactly; re-run stage1 with --restart"
+        )
     return int(ticks)
 
 
@@ -40,7 +42,9 @@ def remux_segments(segments: list[Path], output: Path, fps: int) -> int:
                     extradata = stream.codec_context.extradata
                 elif stream.codec_context.extradata != extradata:
                     # Segments from different encoder settings would decode as garbage.
-                    raise UserError(f"{segment}: encoded with other settings than the rest; re-run stage1 with --restart")
+                    raise UserError(
+                        f"{segment}: encoded with other settings than the rest; re-run stage1 with --restart"
+                    )
                 ticks = _ticks_per_frame(stream.time_base, fps)
                 offset = frames_before * ticks
                 count = 0

@@ -7,6 +7,7 @@ a frame is never dropped.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 from dataclasses import dataclass, field
@@ -88,10 +89,8 @@ class CameraWorker:
     def stop(self) -> None:
         """Ask the worker to end (aborting an open segment) and wait for it."""
         if self._thread.is_alive():
-            try:
+            with contextlib.suppress(queue.Full):
                 self._jobs.put(None, timeout=5)
-            except queue.Full:
-                pass
             self._thread.join(timeout=30)
 
     def _raise_if_failed(self) -> None:

@@ -60,7 +60,9 @@ def read_manifest(layout: SpillLayout) -> dict:
     try:
         manifest = json.loads(layout.manifest.read_text())
     except FileNotFoundError:
-        raise UserError(f"{layout.root}: not a spill folder (no spill.json); run `spill2lerobot stage1` first") from None
+        raise UserError(
+            f"{layout.root}: not a spill folder (no spill.json); run `spill2lerobot stage1` first"
+        ) from None
     except json.JSONDecodeError:
         raise UserError(f"{layout.manifest}: damaged; start over with `spill2lerobot stage1 --restart`") from None
     if manifest.get("format") != SPILL_FORMAT or manifest.get("version") != SPILL_VERSION:

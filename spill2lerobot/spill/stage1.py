@@ -100,8 +100,10 @@ def make_plan(bag: Ros1Bag, profile: Profile, roles: kuavo.TopicRoles) -> tuple[
             f"({len(main_times)} on {roles.main_camera.topic}); the bag is too short, or lower dataset.sample_drop"
         )
     plan = BagPlan(
-        frames=len(targets), chunk_size=profile.rosbag.chunk_size,
-        main_topic=roles.main_camera.topic, topics=list(roles.all),
+        frames=len(targets),
+        chunk_size=profile.rosbag.chunk_size,
+        main_topic=roles.main_camera.topic,
+        topics=list(roles.all),
     )
     return plan, targets
 
@@ -120,8 +122,16 @@ def check_topics(bag: Ros1Bag, roles: kuavo.TopicRoles) -> None:
 class ChunkSpiller:
     """Collects aligned frames of one bag into chunks and writes each chunk when it is full."""
 
-    def __init__(self, layout: SpillLayout, entry: BagEntry, plan: BagPlan, profile: Profile,
-                 roles: kuavo.TopicRoles, bag: Ros1Bag, progress: ProgressFn) -> None:
+    def __init__(
+        self,
+        layout: SpillLayout,
+        entry: BagEntry,
+        plan: BagPlan,
+        profile: Profile,
+        roles: kuavo.TopicRoles,
+        bag: Ros1Bag,
+        progress: ProgressFn,
+    ) -> None:
         self._layout, self._entry, self._plan = layout, entry, plan
         self._profile, self._roles, self._bag = profile, roles, bag
         self._progress = progress
@@ -154,12 +164,14 @@ class ChunkSpiller:
         self._rows.append(frame)
         for cam in self._roles.cameras:
             pick = frame.picks[cam.topic]
-            self._workers[cam.name].submit(FrameJob(
-                image=_image_bytes(pick.payload),
-                in_bag_sample=frame.index in self._bag_samples,
-                in_chunk_sample=offset in self._chunk_samples,
-                describe=f"{self._entry.path}: {cam.topic} message at {pick.time_ns} ns",
-            ))
+            self._workers[cam.name].submit(
+                FrameJob(
+                    image=_image_bytes(pick.payload),
+                    in_bag_sample=frame.index in self._bag_samples,
+                    in_chunk_sample=offset in self._chunk_samples,
+                    describe=f"{self._entry.path}: {cam.topic} message at {pick.time_ns} ns",
+                )
+            )
         if offset + 1 == plan.chunk_frames(chunk):
             self._finish_chunk(chunk, frame)
 
@@ -188,13 +200,19 @@ class ChunkSpiller:
                 "chunk_counts": result.chunk_counts.tolist(),
             }
         frames = len(self._rows)
-        write_json_atomic(self._layout.chunk_stats(self._entry.id, chunk), {"chunk": chunk, "frames": frames, "cameras": cameras})
-        journal.append_journal(self._layout, self._entry.id, {
-            "chunk": chunk,
-            "first_frame": self._rows[0].index,
-            "frames": frames,
-            "resume_ns": resume_point(last),
-        })
+        write_json_atomic(
+            self._layout.chunk_stats(self._entry.id, chunk), {"chunk": chunk, "frames": frames, "cameras": cameras}
+        )
+        journal.append_journal(
+            self._layout,
+            self._entry.id,
+            {
+                "chunk": chunk,
+                "first_frame": self._rows[0].index,
+                "frames": frames,
+                "resume_ns": resume_point(last),
+            },
+        )
         self.chunks_written += 1
         self._frames_done += frames
         rate = self._frames_done / max(1e-9, time.monotonic() - self._started)
@@ -224,10 +242,10 @@ def _image_bytes(payload: bytes | memoryview) -> bytes:
     """The ``data`` field of a serialized sensor_msgs/CompressedImage, without deserializing."""
     view = memoryview(payload)
     pos = 12  # header: seq u32, stamp (2 x u32)
-    pos += 4 + int.from_bytes(view[pos:pos + 4], "little")  # frame_id
-    pos += 4 + int.from_bytes(view[pos:pos + 4], "little")  # format
-    size = int.from_bytes(view[pos:pos + 4], "little")
-    return bytes(view[pos + 4:pos + 4 + size])
+    pos += 4 + int.from_bytes(view[pos : pos + 4], "little")  # frame_id
+    pos += 4 + int.from_bytes(view[pos : pos + 4], "little")  # format
+    size = int.from_bytes(view[pos : pos + 4], "little")
+    return bytes(view[pos + 4 : pos + 4 + size])
 
 
 def _fixed_list(matrix: np.ndarray) -> pa.FixedSizeListArray:
@@ -287,12 +305,25 @@ def spill_bag(layout: SpillLayout, entry: BagEntry, profile: Profile, progress: 
             raise UserError(str(exc)) from None
         finally:
             spiller.close()
-        return BagResult(entry, plan.frames, len(done) + spiller.chunks_written, plan.chunks,
-                         spiller.chunks_written, bag.bytes_read, time.monotonic() - started)
+        return BagResult(
+            entry,
+            plan.frames,
+            len(done) + spiller.chunks_written,
+            plan.chunks,
+            spiller.chunks_written,
+            bag.bytes_read,
+            time.monotonic() - started,
+        )
 
 
-def _stream(bag: Ros1Bag, roles: kuavo.TopicRoles, aligner: StreamingAligner, spiller: ChunkSpiller,
-            plan: BagPlan, start_ns: int) -> None:
+def _stream(
+    bag: Ros1Bag,
+    roles: kuavo.TopicRoles,
+    aligner: StreamingAligner,
+    spiller: ChunkSpiller,
+    plan: BagPlan,
+    start_ns: int,
+) -> None:
     last_index = plan.frames - 1
     for msg in bag.messages(roles.all, start_ns=start_ns):
         for frame in aligner.push(msg.topic, msg.time_ns, msg.data):
@@ -303,8 +334,9 @@ def _stream(bag: Ros1Bag, roles: kuavo.TopicRoles, aligner: StreamingAligner, sp
         spiller.add(frame)
 
 
-def run_stage1(inputs: list[Path], spill: Path, profile: Profile, *, restart: bool = False,
-               progress: ProgressFn = print) -> list[BagResult]:
+def run_stage1(
+    inputs: list[Path], spill: Path, profile: Profile, *, restart: bool = False, progress: ProgressFn = print
+) -> list[BagResult]:
     layout = SpillLayout(spill)
     bags = list_bags(inputs)
     if profile.rosbag.num_used is not None:

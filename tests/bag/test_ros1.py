@@ -84,9 +84,7 @@ def _write_bag(
     conns = {}
     for key in dict.fromkeys([p[1] for p in plan] + list(extra_connections)):
         topic, msgtype, callerid = CONNECTIONS[key]
-        conns[key] = writer.add_connection(
-            topic, msgtype, typestore=TYPESTORE, callerid=callerid, latching=0
-        )
+        conns[key] = writer.add_connection(topic, msgtype, typestore=TYPESTORE, callerid=callerid, latching=0)
     for _, key, t, data in plan:
         writer.write(conns[key], t, data)
     if close:
@@ -102,9 +100,7 @@ def _expected(plan: list[Planned], topics=None, start=0, stop=None) -> list[tupl
     return [
         (plan[i][0], plan[i][2], plan[i][3])
         for i in order
-        if (topics is None or plan[i][0] in topics)
-        and plan[i][2] >= start
-        and (stop is None or plan[i][2] <= stop)
+        if (topics is None or plan[i][0] in topics) and plan[i][2] >= start and (stop is None or plan[i][2] <= stop)
     ]
 
 
@@ -274,9 +270,7 @@ def test_index_block_fallback(mixed_bag, mixed_plan, monkeypatch):
     """If the IndexData records are not where rosbag puts them, find them via the chunk."""
     monkeypatch.setattr(ros1, "_INDEX_RECORD_FIXED", 40)
     with Ros1Bag(mixed_bag) as bag:
-        assert bag.topic_times("/late").tolist() == sorted(
-            p[2] for p in mixed_plan if p[0] == "/late"
-        )
+        assert bag.topic_times("/late").tolist() == sorted(p[2] for p in mixed_plan if p[0] == "/late")
 
 
 @pytest.fixture(scope="module")
