@@ -26,7 +26,7 @@ import os
 import struct
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -1010,6 +1010,28 @@ class _Writer(Writer):
         if bio.tell() > self.chunk_threshold:
             self.write_chunk(chunk)
 
+    def write_many(self, messages: Iterable[tuple[Connection, int, bytes | memoryview]]) -> None:
+        """``write`` each (connection, timestamp, data), in order: the same bytes, faster."""
+        prefixes, pack = self._prefixes, self._TIME_AND_SIZE.pack
+        chunk = self.chunks[-1]
+        for connection, timestamp, data in messages:
+            if connection.owner is not self or connection.id not in prefixes:
+                self.write(connection, timestamp, data)
+                chunk = self.chunks[-1]
+                continue
+            bio = chunk.data
+            chunk.connections[connection.id].append((timestamp, bio.tell()))
+            if timestamp < chunk.start:
+                chunk.start = timestamp
+            if timestamp > chunk.end:
+                chunk.end = timestamp
+            sec, nsec = divmod(timestamp, 1_000_000_000)
+            bio.write(prefixes[connection.id] + pack(sec, nsec, len(data)))
+            bio.write(data)
+            if bio.tell() > self.chunk_threshold:
+                self.write_chunk(chunk)
+                chunk = self.chunks[-1]
+
 
 _BLOCK_NS = 10**9  # messages are generated one second of bag time at a time
 
@@ -1120,7 +1142,7 @@ def write_kuavo_bag(
 
 
 def _write_block(
-    writer: Writer,
+    writer: _Writer,
     streams: list[_Stream],
     connections: list[Connection],
     ranges: list[tuple[int, int]],
@@ -1128,16 +1150,23 @@ def _write_block(
     image_bytes: dict[str, int],
 ) -> None:
     """Write one block's messages of all streams merged in record-time order."""
-    times = np.concatenate([s.times[lo:hi] for s, (lo, hi) in zip(streams, ranges, strict=True)])
+    pairs = list(zip(streams, ranges, strict=True))
+    times = np.concatenate([s.times[lo:hi] for s, (lo, hi) in pairs])
     which = np.concatenate([np.full(hi - lo, i, np.int32) for i, (lo, hi) in enumerate(ranges)])
     offsets = np.concatenate([np.arange(hi - lo) for lo, hi in ranges])
     order = np.argsort(times, kind="stable")
-    for topic_index, payload in zip(streams, payloads, strict=True):
-        if topic_index.topic in image_bytes:
-            image_bytes[topic_index.topic] += sum(len(p) for p in payload)
-    write = writer.write
-    for stamp, i, j in zip(times[order].tolist(), which[order].tolist(), offsets[order].tolist(), strict=True):
-        write(connections[i], stamp, payloads[i][j])
+    for stream, payload in zip(streams, payloads, strict=True):
+        if stream.topic in image_bytes:
+            image_bytes[stream.topic] += sum(len(p) for p in payload)
+    which_sorted = which[order].tolist()
+    writer.write_many(
+        zip(
+            [connections[i] for i in which_sorted],
+            times[order].tolist(),
+            [payloads[i][j] for i, j in zip(which_sorted, offsets[order].tolist(), strict=True)],
+            strict=True,
+        )
+    )
 
 
 # --------------------------------------------------------------------------------------------
