@@ -26,7 +26,7 @@ import os
 import struct
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -296,11 +296,11 @@ _BUILTIN_TYPES = frozenset(
 )
 
 
-def _field_types(name: str) -> list[str]:
+def _field_types(name: str, texts: Mapping[str, str]) -> list[str]:
     """Message types of the fields of ``pkg/Type`` (constants and builtins skipped)."""
     package = name.split("/")[0]
     types = []
-    for line in MSG_TEXTS[name].splitlines():
+    for line in texts[name].splitlines():
         statement = line.split("#", 1)[0].strip()
         if not statement or "=" in statement:  # blank, comment or constant
             continue
@@ -315,22 +315,26 @@ def _field_types(name: str) -> list[str]:
     return types
 
 
-def _dependencies(name: str) -> list[str]:
+def _dependencies(name: str, texts: Mapping[str, str]) -> list[str]:
     """All dependencies, depth first in order of first appearance (genmsg's order)."""
     result: list[str] = []
-    for dep in _field_types(name):
-        for item in (dep, *_dependencies(dep)):
+    for dep in _field_types(name, texts):
+        for item in (dep, *_dependencies(dep, texts)):
             if item not in result:
                 result.append(item)
     return result
 
 
-def full_text(msgtype: str) -> str:
-    """genmsg's full message definition of ``pkg/msg/Type`` (what a bag connection carries)."""
+def full_text(msgtype: str, texts: Mapping[str, str] = MSG_TEXTS) -> str:
+    """genmsg's full definition of ``pkg/msg/Type`` (what ``rosbag record`` stores).
+
+    The type's own .msg text, then for each dependency ``"=" * 80``, ``MSG: pkg/Type`` and its
+    text, each piece followed by a newline, without the very last newline.
+    """
     name = msgtype.replace("/msg/", "/")
-    parts = [MSG_TEXTS[name] + "\n"]
-    for dep in _dependencies(name):
-        parts.append("=" * 80 + "\n" + f"MSG: {dep}\n" + MSG_TEXTS[dep] + "\n")
+    parts = [texts[name] + "\n"]
+    for dep in _dependencies(name, texts):
+        parts.append("=" * 80 + "\n" + f"MSG: {dep}\n" + texts[dep] + "\n")
     return "".join(parts)[:-1]
 
 
@@ -880,7 +884,7 @@ class BagSummary:
     width: int
     height: int
     compression: str | None
-    image_bytes: dict[str, int] = field(default_factory=dict)  # JPEG/PNG bytes per topic
+    image_bytes: dict[str, int] = field(default_factory=dict)  # msg.data bytes per image topic
     seconds: float = 0.0  # wall time taken
 
     @property
@@ -909,6 +913,7 @@ class _Stream:
     topic: str
     times: np.ndarray  # int64 record times
     make: Callable[[int, int], Sequence[bytes | memoryview]]  # payloads of messages lo..hi-1
+    overhead: int = 0  # bytes of each image message that are not image data
 
 
 def _numeric_stream(topic: str, times: np.ndarray, start_ns: int) -> _Stream:
@@ -952,7 +957,8 @@ def _camera_stream(
             compressed_image(k, stamp, frame_id, fmt, image(k)) for k, stamp in zip(range(lo, hi), stamps, strict=True)
         ]
 
-    return _Stream(topic, times, make)
+    overhead = len(compressed_image(0, 0, frame_id, fmt, b""))
+    return _Stream(topic, times, make, overhead)
 
 
 class _Writer(Writer):
@@ -1157,7 +1163,7 @@ def _write_block(
     order = np.argsort(times, kind="stable")
     for stream, payload in zip(streams, payloads, strict=True):
         if stream.topic in image_bytes:
-            image_bytes[stream.topic] += sum(len(p) for p in payload)
+            image_bytes[stream.topic] += sum(len(p) for p in payload) - stream.overhead * len(payload)
     which_sorted = which[order].tolist()
     writer.write_many(
         zip(

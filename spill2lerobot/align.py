@@ -73,11 +73,14 @@ class StreamingAligner:
         cursor = self._cursors[topic]
         targets = self._targets
         j = cursor.next_target
-        if j >= len(targets) or targets[j] > time_ns:
-            cursor.prev = Pick(time_ns, payload)  # the common case: nothing settled yet
-            return []
-        current = Pick(time_ns, payload)
         prev = cursor.prev
+        # Of several messages with the same time, argmin takes the first: keep that one.
+        same_time = prev is not None and prev.time_ns == time_ns
+        if j >= len(targets) or targets[j] > time_ns:
+            if not same_time:
+                cursor.prev = Pick(time_ns, payload)  # the common case: nothing settled yet
+            return []
+        current = prev if same_time else Pick(time_ns, payload)
         while j < len(targets) and targets[j] <= time_ns:
             target = targets[j]
             # Nearest wins; a tie goes to the earlier message, like numpy's argmin.

@@ -1,0 +1,125 @@
+"""The command line as users meet it: help texts, one-line errors, exit codes, resuming."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import av
+import numpy as np
+import pyarrow.parquet as pq
+from conftest import run_cli
+
+SMALL = ["--set", "dataset.resize.width=320", "--set", "dataset.resize.height=240"]
+
+
+def test_help_shows_an_example():
+    for command in ("stage1", "merge", "convert"):
+        result = run_cli(command, "--help")
+        assert "Example:" in result.stdout and f"spill2lerobot {command}" in result.stdout
+
+
+def assert_one_line_error(result, *fragments):
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1, result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+def test_not_a_bag_is_a_clear_error_and_no_output(tmp_path):
+    fake = tmp_path / "notes.bag"
+    fake.write_text("hello")
+    out = tmp_path / "out"
+    result = run_cli("convert", str(fake), str(out), check=False)
+    assert_one_line_error(result, str(fake), "not a ROS1 bag")
+    assert not out.exists()
+
+
+def test_missing_required_topic_names_it_and_points_to_inspect(bags, tmp_path):
+    out = tmp_path / "out"
+    result = run_cli("convert", str(bags["b"]), str(out), "--set", "dataset.eef_type=qiangnao", check=False)
+    assert_one_line_error(result, str(bags["b"]), "/dexhand/state", "inspect")
+    assert not out.exists()
+
+
+def test_unknown_option_is_rejected(bags, tmp_path):
+    result = run_cli("stage1", str(bags["b"]), str(tmp_path / "s"), "--set", "dataset.colour=red", check=False)
+    assert_one_line_error(result, "dataset.colour")
+
+
+def test_existing_output_is_never_touched(bags, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "precious.txt").write_text("keep me")
+    result = run_cli("convert", str(bags["b"]), str(out), check=False)
+    assert_one_line_error(result, str(out), "already exists")
+    assert [p.name for p in out.iterdir()] == ["precious.txt"]
+
+
+def test_merge_of_an_unfinished_spill_says_to_resume(bags, tmp_path):
+    spill = tmp_path / "spill"
+    run_cli("stage1", str(bags["b"]), str(spill), *SMALL, "--set", "rosbag.chunk_size=20")
+    journal = spill / "bags/0000/journal.jsonl"
+    journal.write_text(journal.read_text().splitlines()[0] + "\n")  # as if stopped after chunk 0
+    result = run_cli("merge", str(spill), str(tmp_path / "out"), check=False)
+    assert_one_line_error(result, "stage 1 has not finished", "stage1")
+    assert not (tmp_path / "out").exists()
+
+
+def test_changed_options_on_resume_are_refused_until_restart(bags, tmp_path):
+    spill = tmp_path / "spill"
+    run_cli("stage1", str(bags["b"]), str(spill), *SMALL, "--set", "rosbag.chunk_size=20")
+    result = run_cli("stage1", str(bags["b"]), str(spill), *SMALL, "--set", "rosbag.chunk_size=25", check=False)
+    assert_one_line_error(result, "rosbag.chunk_size", "--restart")
+    run_cli("stage1", str(bags["b"]), str(spill), *SMALL, "--set", "rosbag.chunk_size=25", "--restart")
+
+
+def decoded_frames(path) -> list[np.ndarray]:
+    with av.open(str(path)) as container:
+        return [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
+
+
+def assert_same_dataset(a, b):
+    files_a = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
+    files_b = sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
+    assert files_a == files_b
+    for rel in files_a:
+        if rel.suffix == ".parquet":
+            assert pq.read_table(a / rel).equals(pq.read_table(b / rel)), rel
+        elif rel.suffix == ".mp4":
+            frames_a, frames_b = decoded_frames(a / rel), decoded_frames(b / rel)
+            assert len(frames_a) == len(frames_b), rel
+            for x, y in zip(frames_a, frames_b, strict=True):
+                np.testing.assert_array_equal(x, y)
+        else:
+            assert json.loads((a / rel).read_text()) == json.loads((b / rel).read_text()), rel
+
+
+def test_stage1_killed_mid_bag_resumes_to_the_identical_dataset(bags, tmp_path):
+    args = [str(bags["a"]), str(bags["b"])]
+    options = [*SMALL, "--set", "rosbag.chunk_size=20"]
+    reference = tmp_path / "reference"
+    run_cli("convert", *args, str(reference), *options)
+
+    spill = tmp_path / "spill"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "spill2lerobot", "stage1", *args, str(spill), *options], stderr=subprocess.DEVNULL
+    )
+    journal = spill / "bags/0000/journal.jsonl"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if journal.exists() and len(journal.read_text().splitlines()) >= 2:
+            proc.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.02)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "stage1 finished before it could be interrupted"
+    run_cli("stage1", *args, str(spill), *options)
+    out = tmp_path / "out"
+    run_cli("merge", str(spill), str(out))
+    assert_same_dataset(reference, out)
