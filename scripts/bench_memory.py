@@ -23,7 +23,9 @@ from pathlib import Path
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import gen_kuavo_bag  # noqa: E402
+import contextlib
+
+import gen_kuavo_bag
 
 CASES = [  # name, seconds, width, height, baseline name
     ("30s-640x480", 30, 640, 480, "30s-640x480"),
@@ -36,10 +38,8 @@ CASES = [  # name, seconds, width, height, baseline name
 def tree_rss(process: psutil.Process) -> int:
     total = 0
     for proc in [process, *process.children(recursive=True)]:
-        try:
+        with contextlib.suppress(psutil.NoSuchProcess):
             total += proc.memory_info().rss
-        except psutil.NoSuchProcess:
-            pass
     return total
 
 

@@ -599,19 +599,34 @@ def _textures(width: int, height: int, seed: int) -> _Textures:
     return _Textures(np.stack(dark), np.stack(bright), np.stack(chroma))
 
 
-def frame_yuv(camera_index: int, frame_number: int, width: int, height: int, seed: int = 0):
+@cache
+def _cell_slices(width: int, height: int) -> tuple[tuple[slice, slice], ...]:
+    """(rows, columns) of every code cell, row-major, as ``_cell_map`` draws them."""
+    rows = np.arange(height) * CODE_ROWS // height
+    cols = np.arange(width) * CODE_COLS // width
+    row_edges = np.searchsorted(rows, np.arange(CODE_ROWS + 1)).tolist()
+    col_edges = np.searchsorted(cols, np.arange(CODE_COLS + 1)).tolist()
+    return tuple(
+        (slice(row_edges[r], row_edges[r + 1]), slice(col_edges[c], col_edges[c + 1]))
+        for r in range(CODE_ROWS)
+        for c in range(CODE_COLS)
+    )
+
+
+def frame_yuv(camera_index: int, frame_number: int, width: int, height: int, seed: int = 0) -> np.ndarray:
     """Frame ``frame_number`` of a camera as a yuvj420p array ((height * 3 // 2, width))."""
     tex = _textures(width, height, seed)
     which = (frame_number + 2 * camera_index) % _N_TEXTURES
-    mask = _code_bits(camera_index, frame_number)[_cell_map(width, height)]
+    bits = _code_bits(camera_index, frame_number).tolist()
     out = np.empty((height * 3 // 2, width), np.uint8)
-    np.copyto(out[:height], tex.dark[which])
-    np.copyto(out[:height], tex.bright[which], where=mask)
+    luma, dark, bright = out[:height], tex.dark[which], tex.bright[which]
+    for bit, (rows, cols) in zip(bits, _cell_slices(width, height), strict=True):
+        luma[rows, cols] = (bright if bit else dark)[rows, cols]
     out[height:] = tex.chroma[which].reshape(-1, width)
     return out
 
 
-def frame_rgb(camera_index: int, frame_number: int, width: int, height: int, seed: int = 0):
+def frame_rgb(camera_index: int, frame_number: int, width: int, height: int, seed: int = 0) -> np.ndarray:
     """Frame ``frame_number`` of a camera as RGB, before JPEG compression."""
     frame = av.VideoFrame.from_ndarray(frame_yuv(camera_index, frame_number, width, height, seed), format="yuvj420p")
     return frame.to_ndarray(format="rgb24")
@@ -1086,6 +1101,8 @@ def write_kuavo_bag(
         raise ValueError(f"compression must be None, 'lz4' or 'bz2', not {compression!r}")
     if duration_s <= 0:
         raise ValueError("duration_s must be positive")
+    if start_ns < LATENCY_NS or start_ns + duration_s * 1e9 >= 2**32 * 10**9:
+        raise ValueError(f"start_ns {start_ns} out of the range of ROS time (uint32 seconds)")
 
     def times(topic: str) -> np.ndarray:
         return record_times(topic, duration_s, seed, start_ns)

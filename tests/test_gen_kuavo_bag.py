@@ -176,76 +176,97 @@ def _check_header(header, seq: int, stamp: int, frame_id: str = "") -> None:
     assert header.frame_id == frame_id
 
 
+def _stack(items, get) -> np.ndarray:
+    return np.stack([np.asarray(get(msg), dtype=np.float64) for _, _, msg in items])
+
+
+def _check_exact(items, get, expected) -> None:
+    """Field ``get(msg)`` of every message equals ``expected(t)`` at its record time."""
+    t = np.array([_t(stamp) for stamp, _, _ in items])
+    np.testing.assert_allclose(_stack(items, get), expected(t), rtol=0, atol=1e-10)
+
+
+def _check_serialized(items, store, msgtype: str) -> None:
+    for _, raw, msg in items[::37]:  # our numpy bytes are exactly what rosbags serializes
+        assert store.serialize_ros1(msg, msgtype) == raw
+
+
 def test_sensors_data(messages):
     by_topic, _, store = messages
-    for seq, (stamp, raw, msg) in enumerate(by_topic[gen.SENSORS_TOPIC]):
-        t = _t(stamp)
+    items = by_topic[gen.SENSORS_TOPIC]
+    for seq, (stamp, _, msg) in enumerate(items):
         _check_header(msg.header, seq, stamp, gen.SENSORS_FRAME_ID)
-        joints = msg.joint_data
-        np.testing.assert_allclose(joints.joint_q, gen.joint_q_at(t), rtol=0, atol=1e-12)
-        np.testing.assert_allclose(joints.joint_v, gen.joint_v_at(t), rtol=0, atol=1e-12)
-        np.testing.assert_allclose(joints.joint_vd, gen.joint_vd_at(t), rtol=0, atol=1e-12)
-        np.testing.assert_allclose(joints.joint_torque, gen.joint_torque_at(t), atol=1e-12)
-        imu = msg.imu_data
-        values = [imu.gyro.x, imu.gyro.y, imu.gyro.z, imu.acc.x, imu.acc.y, imu.acc.z]
-        values += [imu.free_acc.x, imu.free_acc.y, imu.free_acc.z]
-        values += [imu.quat.x, imu.quat.y, imu.quat.z, imu.quat.w]
-        np.testing.assert_allclose(values, gen.imu_at(t), rtol=0, atol=1e-12)
+        assert msg.sensor_time == msg.header.stamp
         assert len(msg.end_effector_data.name) == len(msg.end_effector_data.position) == 0
-        if seq % 97 == 0:  # our numpy bytes are exactly what rosbags serializes
-            assert store.serialize_ros1(msg, gen.SENSORS_TYPE) == raw
-    q = np.stack([m.joint_data.joint_q for _, _, m in by_topic[gen.SENSORS_TOPIC]])
-    assert np.abs(q).max() < 3
+    _check_exact(items, lambda m: m.joint_data.joint_q, gen.joint_q_at)
+    _check_exact(items, lambda m: m.joint_data.joint_v, gen.joint_v_at)
+    _check_exact(items, lambda m: m.joint_data.joint_vd, gen.joint_vd_at)
+    _check_exact(items, lambda m: m.joint_data.joint_torque, gen.joint_torque_at)
+
+    def imu(m):
+        vectors = (m.imu_data.gyro, m.imu_data.acc, m.imu_data.free_acc)
+        return [v for vec in vectors for v in (vec.x, vec.y, vec.z)] + [
+            m.imu_data.quat.x,
+            m.imu_data.quat.y,
+            m.imu_data.quat.z,
+            m.imu_data.quat.w,
+        ]
+
+    _check_exact(items, imu, gen.imu_at)
+    _check_serialized(items, store, gen.SENSORS_TYPE)
+    q = _stack(items, lambda m: m.joint_data.joint_q)
+    assert q.shape == (len(items), 28) and np.abs(q).max() < 3
     # neighbouring messages differ clearly, so a test can tell which one was picked
     assert np.abs(np.diff(q, axis=0)).max(axis=1).min() > 1e-3
 
 
 def test_joint_cmd(messages):
     by_topic, _, store = messages
-    for seq, (stamp, raw, msg) in enumerate(by_topic[gen.JOINT_CMD_TOPIC]):
-        t = _t(stamp)
+    items = by_topic[gen.JOINT_CMD_TOPIC]
+    for seq, (stamp, _, msg) in enumerate(items):
         _check_header(msg.header, seq, stamp)
-        np.testing.assert_allclose(msg.joint_q, gen.joint_cmd_at(t), rtol=0, atol=1e-12)
-        np.testing.assert_allclose(msg.joint_v, gen.joint_cmd_v_at(t), rtol=0, atol=1e-12)
-        np.testing.assert_allclose(msg.tau, gen.joint_cmd_tau_at(t), rtol=0, atol=1e-12)
-        np.testing.assert_array_equal(msg.tau_max, gen.JOINT_CMD_TAU_MAX)
-        np.testing.assert_array_equal(msg.tau_ratio, gen.JOINT_CMD_TAU_RATIO)
-        np.testing.assert_array_equal(msg.joint_kp, gen.JOINT_CMD_KP)
-        np.testing.assert_array_equal(msg.joint_kd, gen.JOINT_CMD_KD)
-        np.testing.assert_array_equal(msg.control_modes, gen.JOINT_CMD_CONTROL_MODES)
-        if seq % 97 == 0:
-            assert store.serialize_ros1(msg, gen.JOINT_CMD_TYPE) == raw
+    _check_exact(items, lambda m: m.joint_q, gen.joint_cmd_at)
+    _check_exact(items, lambda m: m.joint_v, gen.joint_cmd_v_at)
+    _check_exact(items, lambda m: m.tau, gen.joint_cmd_tau_at)
+    for name in ("tau_max", "tau_ratio", "joint_kp", "joint_kd", "control_modes"):
+        constant = getattr(gen, f"JOINT_CMD_{name.upper().removeprefix('JOINT_')}")
+        np.testing.assert_array_equal(
+            _stack(items, lambda m, n=name: getattr(m, n)), np.broadcast_to(constant, (len(items), 28))
+        )
+    assert items[0][2].control_modes.dtype == np.int32
+    _check_serialized(items, store, gen.JOINT_CMD_TYPE)
 
 
 def test_arm_traj(messages):
     by_topic, _, store = messages
-    for seq, (stamp, raw, msg) in enumerate(by_topic[gen.ARM_TRAJ_TOPIC]):
+    items = by_topic[gen.ARM_TRAJ_TOPIC]
+    for seq, (stamp, _, msg) in enumerate(items):
         _check_header(msg.header, seq, stamp)
         assert msg.name == list(gen.ARM_JOINT_NAMES)
-        np.testing.assert_allclose(msg.position, gen.arm_traj_deg_at(_t(stamp)), atol=1e-10)
         assert len(msg.velocity) == len(msg.effort) == 0
-        if seq % 29 == 0:
-            assert store.serialize_ros1(msg, gen.JOINT_STATE_TYPE) == raw
-    deg = np.stack([m.position for _, _, m in by_topic[gen.ARM_TRAJ_TOPIC]])
-    assert np.abs(deg).max() > 20  # degrees, not radians
+    _check_exact(items, lambda m: m.position, gen.arm_traj_deg_at)
+    _check_serialized(items, store, gen.JOINT_STATE_TYPE)
+    assert np.abs(_stack(items, lambda m: m.position)).max() > 20  # degrees, not radians
 
 
-def test_claws(messages):
+@pytest.mark.parametrize("which", ["state", "cmd"])
+def test_claws(messages, which):
     by_topic, _, store = messages
-    for topic, msgtype in [(gen.CLAW_STATE_TOPIC, gen.CLAW_STATE_TYPE), (gen.CLAW_CMD_TOPIC, gen.CLAW_CMD_TYPE)]:
-        for seq, (stamp, raw, msg) in enumerate(by_topic[topic]):
-            t = _t(stamp)
-            _check_header(msg.header, seq, stamp)
-            assert msg.data.name == list(gen.CLAW_NAMES)
-            expected = gen.claw_state_at(t) if topic == gen.CLAW_STATE_TOPIC else gen.claw_cmd_at(t)
-            np.testing.assert_allclose(msg.data.position, expected, rtol=0, atol=1e-12)
-            assert ((msg.data.position >= 0) & (msg.data.position <= 100)).all()
-            np.testing.assert_array_equal(msg.data.velocity, gen.CLAW_VELOCITY)
-            np.testing.assert_array_equal(msg.data.effort, gen.CLAW_EFFORT)
-            if topic == gen.CLAW_STATE_TOPIC:
-                np.testing.assert_array_equal(msg.state, gen.claw_status_at(t))
-            if seq % 13 == 0:
-                assert store.serialize_ros1(msg, msgtype) == raw
+    topic = gen.CLAW_STATE_TOPIC if which == "state" else gen.CLAW_CMD_TOPIC
+    items = by_topic[topic]
+    for seq, (stamp, _, msg) in enumerate(items):
+        _check_header(msg.header, seq, stamp)
+        assert msg.data.name == list(gen.CLAW_NAMES)
+        np.testing.assert_array_equal(msg.data.velocity, gen.CLAW_VELOCITY)
+        np.testing.assert_array_equal(msg.data.effort, gen.CLAW_EFFORT)
+    position = gen.claw_state_at if which == "state" else gen.claw_cmd_at
+    _check_exact(items, lambda m: m.data.position, position)
+    positions = _stack(items, lambda m: m.data.position)
+    assert positions.min() >= 0 and positions.max() <= 100
+    if which == "state":
+        _check_exact(items, lambda m: m.state, gen.claw_status_at)
+        assert items[0][2].state.dtype == np.int8
+    _check_serialized(items, store, gen.CLAW_STATE_TYPE if which == "state" else gen.CLAW_CMD_TYPE)
 
 
 def _decode(codec: str, data: bytes):
@@ -397,9 +418,9 @@ def test_same_seed_same_bytes_other_seed_other_times(tmp_path):
     kwargs = {"width": 64, "height": 48, "cameras": ["cam_l"]}
     a = gen.write_kuavo_bag(tmp_path / "a.bag", 0.5, seed=1, **kwargs)
     b = gen.write_kuavo_bag(tmp_path / "b.bag", 0.5, seed=1, **kwargs)
-    c = gen.write_kuavo_bag(tmp_path / "c.bag", 0.5, seed=2, start_ns=5 * 10**18, **kwargs)
+    c = gen.write_kuavo_bag(tmp_path / "c.bag", 0.5, seed=2, start_ns=4 * 10**18, **kwargs)
     assert a.path.read_bytes() == b.path.read_bytes()
-    assert c.start_ns == 5 * 10**18
+    assert c.start_ns == 4 * 10**18
     assert not np.array_equal(
         gen.record_times(gen.JOINT_CMD_TOPIC, 0.5, 1), gen.record_times(gen.JOINT_CMD_TOPIC, 0.5, 2)
     )

@@ -142,7 +142,7 @@ class ChunkSpiller:
         self._workers = {cam.name: CameraWorker(cam.name, settings) for cam in roles.cameras}
         self._bag_samples = set(sample_indices(plan.frames).tolist())
         self._chunk_samples: set[int] = set()
-        self._rows: list[AlignedFrame] = []
+        self._rows: list[tuple[int, int, list[int]]] = []  # frame index, target time, source times
         self._states: list[np.ndarray] = []
         self._actions: list[np.ndarray] = []
         self.chunks_written = 0
@@ -161,7 +161,8 @@ class ChunkSpiller:
         state, action = kuavo.state_and_action(self._profile, self._roles, msgs)
         self._states.append(state)
         self._actions.append(action)
-        self._rows.append(frame)
+        # Keep only what the shard needs: holding the picks would keep every JPEG of the chunk.
+        self._rows.append((frame.index, frame.target_ns, [frame.picks[t].time_ns for t in self._roles.all]))
         for cam in self._roles.cameras:
             pick = frame.picks[cam.topic]
             self._workers[cam.name].submit(
@@ -208,7 +209,7 @@ class ChunkSpiller:
             self._entry.id,
             {
                 "chunk": chunk,
-                "first_frame": self._rows[0].index,
+                "first_frame": self._rows[0][0],
                 "frames": frames,
                 "resume_ns": resume_point(last),
             },
@@ -225,13 +226,13 @@ class ChunkSpiller:
     def _write_shard(self, chunk: int) -> None:
         rows = self._rows
         columns = {
-            "frame_index": pa.array([f.index for f in rows], pa.int64()),
-            "target_ns": pa.array([f.target_ns for f in rows], pa.int64()),
+            "frame_index": pa.array([index for index, _, _ in rows], pa.int64()),
+            "target_ns": pa.array([target for _, target, _ in rows], pa.int64()),
             "observation.state": _fixed_list(np.stack(self._states)),
             "action": _fixed_list(np.stack(self._actions)),
         }
-        for topic in self._roles.all:
-            columns[f"source_ns:{topic}"] = pa.array([f.picks[topic].time_ns for f in rows], pa.int64())
+        for position, topic in enumerate(self._roles.all):
+            columns[f"source_ns:{topic}"] = pa.array([times[position] for _, _, times in rows], pa.int64())
         path = self._layout.shard(self._entry.id, chunk)
         tmp = tmp_path(path)
         pq.write_table(pa.table(columns), tmp)
