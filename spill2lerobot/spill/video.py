@@ -8,6 +8,7 @@ segment, frame k of a segment at pts k in units of 1/fps.
 from __future__ import annotations
 
 import contextlib
+import gc
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -143,11 +144,18 @@ class SegmentWriter:
         self._container.mux(self._stream.encode(None))
         self._container.close()
         commit(self._tmp, self.path)
-        release_freed_memory()
+        self._free_encoder()
         return self.frames
+
+    def _free_encoder(self) -> None:
+        # Drop the encoder now, not at some later garbage collection: the next segment's
+        # encoder would otherwise be allocated while this one still holds its buffers.
+        self._stream = self._container = None
+        gc.collect()
+        release_freed_memory()
 
     def abort(self) -> None:
         with contextlib.suppress(Exception):
             self._container.close()
         self._tmp.unlink(missing_ok=True)
-        release_freed_memory()
+        self._free_encoder()
