@@ -43,6 +43,18 @@ KNOWN_TOPICS = (
 ARM_SLICES = {"left": slice(12, 19), "right": slice(19, 26)}  # into the 28-joint vectors
 TRAJ_SLICES = {"left": slice(0, 7), "right": slice(7, 14)}  # into the 14 arm-trajectory values
 HAND_INDEX = {"left": 0, "right": 1}
+# Message type each topic must carry (rosbags naming); a mismatch means the profile is wrong.
+EXPECTED_TYPES = {
+    **dict.fromkeys(CAMERA_TOPICS.values(), "sensor_msgs/msg/CompressedImage"),
+    SENSORS: "kuavo_msgs/msg/sensorsData",
+    JOINT_CMD: "kuavo_msgs/msg/jointCmd",
+    ARM_TRAJ: "sensor_msgs/msg/JointState",
+    ARM_TRAJ_SYNCED: "sensor_msgs/msg/JointState",
+    "/leju_claw_state": "kuavo_msgs/msg/lejuClawState",
+    "/leju_claw_command": "kuavo_msgs/msg/lejuClawCommand",
+    "/dexhand/state": "sensor_msgs/msg/JointState",
+    "/control_robot_hand_position": "kuavo_msgs/msg/robotHandPosition",
+}
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import time
 import av
 import numpy as np
 import pyarrow.parquet as pq
-from conftest import run_cli
+from conftest import ROOT, run_cli
 
 SMALL = ["--set", "dataset.resize.width=320", "--set", "dataset.resize.height=240"]
 
@@ -45,6 +45,12 @@ def test_missing_required_topic_names_it_and_points_to_inspect(bags, tmp_path):
     result = run_cli("convert", str(bags["b"]), str(out), "--set", "dataset.eef_type=qiangnao", check=False)
     assert_one_line_error(result, str(bags["b"]), "/dexhand/state", "inspect")
     assert not out.exists()
+
+
+def test_real_kuavo_bag_without_cameras_names_the_missing_camera(tmp_path):
+    real = ROOT / "tests/data/real-bags/kuavo_vr_session_group1.bag"
+    result = run_cli("stage1", str(real), str(tmp_path / "s"), check=False)
+    assert_one_line_error(result, str(real), "/cam_h/color/image_raw/compressed", "/sensors_data_raw")
 
 
 def test_unknown_option_is_rejected(bags, tmp_path):

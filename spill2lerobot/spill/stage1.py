@@ -117,6 +117,12 @@ def check_topics(bag: Ros1Bag, roles: kuavo.TopicRoles) -> None:
                 f"{bag.path}: required topic {topic} is missing (bag has: {have}); "
                 "check the profile, or see what the bag holds with `spill2lerobot inspect`"
             )
+        expected = kuavo.EXPECTED_TYPES.get(topic)
+        if expected and topics[topic].msgtype != expected:
+            raise UserError(
+                f"{bag.path}: topic {topic} carries {topics[topic].msgtype}, the profile expects {expected}; "
+                "use a profile that matches this robot's bags"
+            )
 
 
 class ChunkSpiller:

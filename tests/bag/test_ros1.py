@@ -17,7 +17,7 @@ from spill2lerobot.bag.ros1 import BagError, Message, Ros1Bag
 NS = 1_000_000_000
 MS = 1_000_000
 T0 = 1_700_000_000 * NS
-REAL = Path("/work/shared/data/real-bags")
+REAL = Path(__file__).resolve().parents[1] / "data" / "real-bags"
 KUAVO_BAG = REAL / "kuavo_vr_session_group1.bag"
 BZ2_BAG = REAL / "robot_localization_test1_bz2.bag"
 TYPESTORE = get_typestore(Stores.ROS1_NOETIC)
