@@ -29,9 +29,13 @@ def _echo(message: str) -> None:
     click.echo(message, err=True)
 
 
+class Stopped(Exception):
+    """SIGTERM: unwind like Ctrl-C so that workers stop and temporary files are removed."""
+
+
 def _raise_on_sigterm() -> None:
     def handler(signum, frame):
-        raise SystemExit(143)
+        raise Stopped()
 
     with contextlib.suppress(ValueError):
         signal.signal(signal.SIGTERM, handler)
@@ -120,6 +124,27 @@ def convert(
     _echo(f"{result.output}: {result.episodes} episodes, {result.frames} frames")
 
 
+@cli.command(epilog="Example:\n\n  spill2lerobot status /data/spill")
+@click.argument("spill", type=click.Path(path_type=Path))
+def status(spill: Path) -> None:
+    """Show, per bag of SPILL, the chunks and frames done and what remains."""
+    from spill2lerobot.spill.layout import SpillLayout
+    from spill2lerobot.spill.status import spill_status
+
+    statuses = spill_status(SpillLayout(spill))
+    for bag_status in statuses:
+        click.echo(bag_status.line())
+    done = sum(s.finished for s in statuses)
+    click.echo(f"{done}/{len(statuses)} bags finished" + ("; run merge" if done == len(statuses) else ""))
+
+
+def _stopped(code: int) -> None:
+    from spill2lerobot.spill.stage1 import POSITION
+
+    click.echo(f"{POSITION.describe()}; run the same command to resume", err=True)
+    sys.exit(code)
+
+
 def main() -> None:
     _quiet_native_libraries()
     _raise_on_sigterm()
@@ -128,12 +153,10 @@ def main() -> None:
     except UserError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        click.echo("stopped; run the same command to resume", err=True)
-        sys.exit(130)
-    except KeyboardInterrupt:
-        click.echo("stopped; run the same command to resume", err=True)
-        sys.exit(130)
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        _stopped(130)
+    except Stopped:
+        _stopped(143)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)

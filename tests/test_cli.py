@@ -129,3 +129,46 @@ def test_stage1_killed_mid_bag_resumes_to_the_identical_dataset(bags, tmp_path):
     out = tmp_path / "out"
     run_cli("merge", str(spill), str(out))
     assert_same_dataset(reference, out)
+
+
+def test_status_and_resume_near_the_end_reads_only_the_rest(bags, tmp_path):
+    """Resume after 90% of a bag: only the remaining part of the bag is read."""
+    spill = tmp_path / "spill"
+    options = [*SMALL, "--set", "rosbag.chunk_size=10"]
+    run_cli("stage1", str(bags["a"]), str(spill), *options)
+    journal = spill / "bags/0000/journal.jsonl"
+    lines = journal.read_text().splitlines()
+    assert len(lines) >= 10
+    kept = len(lines) * 9 // 10
+    journal.write_text("".join(line + "\n" for line in lines[:kept]))  # as if stopped at 90%
+    status = run_cli("status", str(spill)).stdout
+    assert f"{kept}/{len(lines)} chunks" in status and "frames to go" in status
+    result = run_cli("stage1", str(bags["a"]), str(spill), *options)
+    summary = [line for line in result.stderr.splitlines() if line.startswith("a.bag:") and "MB read" in line][-1]
+    read_mb = float(summary.split(", ")[-1].split(" MB read")[0])
+    bag_mb = bags["a"].stat().st_size / 1e6
+    assert read_mb < 0.25 * bag_mb, summary
+    assert f"{len(lines) - kept} written now" in summary
+    assert "1/1 bags finished" in run_cli("status", str(spill)).stdout
+
+
+def test_sigterm_stops_cleanly_with_where_and_how_to_resume(bags, tmp_path):
+    spill = tmp_path / "spill"
+    options = [*SMALL, "--set", "rosbag.chunk_size=10"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "spill2lerobot", "stage1", str(bags["a"]), str(bags["b"]), str(spill), *options],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    journal = spill / "bags/0000/journal.jsonl"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (journal.exists() and journal.read_text().count("\n") >= 2):
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 143, stderr
+    last = stderr.strip().splitlines()[-1]
+    assert last.startswith("stopped at bag 1/2, chunk ") and last.endswith("run the same command to resume"), last
+    assert not list(spill.rglob("*.tmp"))  # the unfinished segments were removed
+    run_cli("stage1", str(bags["a"]), str(bags["b"]), str(spill), *options)
+    assert "2/2 bags finished" in run_cli("status", str(spill)).stdout

@@ -40,6 +40,24 @@ ProgressFn = Callable[[str], None]
 
 
 @dataclass
+class Position:
+    """Where stage 1 is, for the message printed when it is stopped."""
+
+    bag: int = 0
+    bags: int = 0
+    chunk: int = 0
+    chunks: int = 0
+
+    def describe(self) -> str:
+        if not self.bags:
+            return "stopped before any bag was started"
+        return f"stopped at bag {self.bag}/{self.bags}, chunk {self.chunk}/{self.chunks or '?'}"
+
+
+POSITION = Position()
+
+
+@dataclass
 class BagResult:
     entry: BagEntry
     frames: int
@@ -221,6 +239,7 @@ class ChunkSpiller:
             },
         )
         self.chunks_written += 1
+        POSITION.chunk = min(chunk + 2, self._plan.chunks)
         self._frames_done += frames
         rate = self._frames_done / max(1e-9, time.monotonic() - self._started)
         remaining = self._plan.frames - (last.index + 1)
@@ -301,6 +320,7 @@ def spill_bag(layout: SpillLayout, entry: BagEntry, profile: Profile, progress: 
         if len(done) == plan.chunks:
             return BagResult(entry, plan.frames, len(done), plan.chunks, 0, bag.bytes_read, time.monotonic() - started)
         first_chunk = len(done)
+        POSITION.chunk, POSITION.chunks = first_chunk + 1, plan.chunks
         start_ns = done[-1]["resume_ns"] if done else 0
         aligner = StreamingAligner(targets, list(roles.all), first_target=first_chunk * plan.chunk_size)
         spiller = ChunkSpiller(layout, entry, plan, profile, roles, bag, progress)
@@ -351,6 +371,7 @@ def run_stage1(
     entries = prepare_spill(layout, profile, bags, restart)
     results = []
     for number, entry in enumerate(entries, 1):
+        POSITION.bag, POSITION.bags, POSITION.chunk, POSITION.chunks = number, len(entries), 0, 0
         progress(f"bag {number}/{len(entries)}: {entry.path}")
         results.append(spill_bag(layout, entry, profile, progress))
     return results
