@@ -108,20 +108,35 @@ def convert(
     restart: bool,
 ) -> None:
     """stage1 + merge in one go. Re-run the same command to resume."""
-    from spill2lerobot.fsutil import remove_tree
     from spill2lerobot.merge.merge import run_merge
     from spill2lerobot.spill.stage1 import run_stage1
 
     profile = load_profile(config, overrides)
-    if out.exists():
-        raise UserError(f"{out}: already exists; remove it or choose another output folder")
     keep_spill = spill is not None
     spill = spill or out.with_name(out.name + ".spill")
+    trash = spill.with_name(spill.name + ".done")
+    if out.exists():
+        if keep_spill or not (trash.exists() or (spill / "spill.json").exists()):
+            raise UserError(f"{out}: already exists; remove it or choose another output folder")
+        # A previous run finished the dataset and was stopped while removing its spill.
+        _remove_spill(spill, trash)
+        _echo(f"{out}: already converted")
+        return
     run_stage1(list(bags), spill, profile, restart=restart, progress=_echo)
     result = run_merge(spill, out, episodes, progress=_echo)
     if not keep_spill:
-        remove_tree(spill)
+        _remove_spill(spill, trash)
     _echo(f"{result.output}: {result.episodes} episodes, {result.frames} frames")
+
+
+def _remove_spill(spill: Path, trash: Path) -> None:
+    """Rename first, then delete: a stop half-way through leaves no half spill behind."""
+    from spill2lerobot.fsutil import remove_tree
+
+    if spill.exists():
+        remove_tree(trash)
+        spill.rename(trash)
+    remove_tree(trash)
 
 
 @cli.command(epilog="Example:\n\n  spill2lerobot status /data/spill")

@@ -11,8 +11,6 @@ import hashlib
 import struct
 from pathlib import Path
 
-import pytest
-
 from spill2lerobot.bag.msgdef import types_from_definition, typestore_for
 from spill2lerobot.bag.ros1 import Ros1Bag
 
@@ -28,8 +26,6 @@ STD_DEFS = {  # what rosbags' ROS1 store has too; comments left out, they do not
     "geometry_msgs/Vector3": "float64 x\nfloat64 y\nfloat64 z\n",
     "geometry_msgs/Quaternion": "float64 x\nfloat64 y\nfloat64 z\nfloat64 w\n",
 }
-
-pytestmark = pytest.mark.skipif(not KUAVO_MSGS.exists(), reason="kuavo_msgs not available")
 
 
 def _full_name(pkg: str, name: str) -> str:
@@ -129,7 +125,6 @@ def test_leju_claw_state_md5_and_layout():
     assert store.serialize_ros1(msg, "kuavo_msgs/msg/lejuClawState").tobytes() == raw
 
 
-@pytest.mark.skipif(not KUAVO_BAG.exists(), reason="real bags not available")
 def test_md5_of_real_bag_definitions():
     with Ros1Bag(KUAVO_BAG) as bag:
         connections = {c.msgtype: c for c in bag.connections}

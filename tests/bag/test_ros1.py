@@ -300,10 +300,7 @@ def test_index_only_queries_read_little(big_bag):
 
 # -- real bags ---------------------------------------------------------------------------
 
-needs_real = pytest.mark.skipif(not KUAVO_BAG.exists(), reason="real bags not available")
 
-
-@needs_real
 @pytest.mark.parametrize("path", [KUAVO_BAG, BZ2_BAG], ids=["kuavo", "bz2"])
 def test_real_bag_matches_rosbags(path):
     with Ros1Bag(path) as bag:
@@ -319,7 +316,6 @@ def test_real_bag_matches_rosbags(path):
             assert bag.last_time(topic) == times[-1]
 
 
-@needs_real
 def test_kuavo_bag_deserializes():
     with Ros1Bag(KUAVO_BAG) as bag:
         topics = bag.topics()

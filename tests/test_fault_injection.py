@@ -1,0 +1,94 @@
+"""Kill -9 at seeded random moments of stage 1 and merge; re-run until done; same dataset."""
+
+from __future__ import annotations
+
+import random
+import signal
+import subprocess
+import sys
+import time
+
+from compare import assert_same_dataset
+from conftest import run_cli
+
+OPTIONS = ["--set", "dataset.resize.width=320", "--set", "dataset.resize.height=240", "--set", "rosbag.chunk_size=20"]
+
+
+def _spawn(*args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "spill2lerobot", *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+
+
+def _kill_after(proc: subprocess.Popen, delay: float, when_exists=None, stop_at=None) -> bool:
+    """SIGKILL ``proc`` ``delay`` s after start (or after ``when_exists`` appears), or as soon as
+    ``stop_at`` appears; True if it was killed (False: it had already exited)."""
+    if when_exists is not None:
+        while proc.poll() is None and not when_exists.exists():
+            time.sleep(0.002)
+    started = time.monotonic()
+    while proc.poll() is None and time.monotonic() - started < delay:
+        if stop_at is not None and stop_at.exists():
+            break
+        time.sleep(0.002)
+    if proc.poll() is not None:
+        return False
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    return True
+
+
+def _finish(proc: subprocess.Popen) -> None:
+    _, stderr = proc.communicate(timeout=600)
+    assert proc.returncode == 0, stderr.decode()[-2000:]
+
+
+def test_convert_killed_20_times_gives_the_uninterrupted_dataset(bags, tmp_path):
+    inputs = [str(bags["a"]), str(bags["b"])]
+    reference = tmp_path / "reference"
+    run_cli("convert", *inputs, str(reference), *OPTIONS)
+
+    out = tmp_path / "out"
+    partial = out.with_name(out.name + ".partial")
+    rng = random.Random(20261129)
+    kills = {"stage1": 0, "merge": 0}
+    while kills["stage1"] < 14 and not partial.exists() and not out.exists():
+        # Short runs: each resumes stage 1 and is killed a little further on (or as merge starts).
+        proc = _spawn("convert", *inputs, str(out), *OPTIONS)
+        if _kill_after(proc, rng.uniform(0.3, 2.5), stop_at=partial):
+            kills["merge" if partial.exists() else "stage1"] += 1
+        else:
+            _finish(proc)
+    while kills["merge"] < 8 and not out.exists():
+        # Kill at a random moment of merge's file writes.
+        proc = _spawn("convert", *inputs, str(out), *OPTIONS)
+        if _kill_after(proc, rng.uniform(0.0, 0.4), when_exists=partial):
+            kills["merge"] += 1
+        else:
+            _finish(proc)
+    if not out.exists():
+        _finish(_spawn("convert", *inputs, str(out), *OPTIONS))
+    assert kills["stage1"] >= 10 and kills["merge"] >= 3 and sum(kills.values()) >= 20, kills
+    assert_same_dataset(reference, out)
+    assert not out.with_name("out.spill").exists()
+
+
+def test_stage1_and_merge_killed_separately_give_the_uninterrupted_dataset(bags, tmp_path):
+    inputs = [str(bags["a"]), str(bags["b"])]
+    reference = tmp_path / "reference"
+    started = time.monotonic()
+    run_cli("convert", *inputs, str(reference), *OPTIONS)
+    duration = time.monotonic() - started
+
+    spill, out = tmp_path / "spill", tmp_path / "out"
+    rng = random.Random(7)
+    for _ in range(6):
+        _kill_after(_spawn("stage1", *inputs, str(spill), *OPTIONS), rng.uniform(0.2, duration))
+    run_cli("stage1", *inputs, str(spill), *OPTIONS)
+    partial = out.with_name(out.name + ".partial")
+    for _ in range(4):
+        if _kill_after(_spawn("merge", str(spill), str(out)), rng.uniform(0.0, 0.3), when_exists=partial):
+            assert not out.exists()  # never a half dataset under the final name
+    if not out.exists():
+        run_cli("merge", str(spill), str(out))
+    assert_same_dataset(reference, out)
