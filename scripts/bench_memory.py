@@ -15,17 +15,13 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-import psutil
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import contextlib
 
 import gen_kuavo_bag
+from benchutil import measure
 
 CASES = [  # name, seconds, width, height, baseline name
     ("30s-640x480", 30, 640, 480, "30s-640x480"),
@@ -33,32 +29,6 @@ CASES = [  # name, seconds, width, height, baseline name
     ("30s-64x48", 30, 64, 48, "30s-64x48"),
     ("15min-64x48", 900, 64, 48, "30s-64x48"),
 ]
-
-
-def tree_rss(process: psutil.Process) -> int:
-    total = 0
-    for proc in [process, *process.children(recursive=True)]:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            total += proc.memory_info().rss
-    return total
-
-
-def run_measured(args: list[str]) -> tuple[float, int]:
-    """Wall seconds and peak RSS of the process tree (bytes), sampled every 50 ms."""
-    started = time.monotonic()
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    watched = psutil.Process(proc.pid)
-    peak = 0
-    while proc.poll() is None:
-        try:
-            peak = max(peak, tree_rss(watched))
-        except psutil.NoSuchProcess:
-            break
-        time.sleep(0.05)
-    _, stderr = proc.communicate()
-    if proc.returncode != 0:
-        raise SystemExit(f"{' '.join(args)} failed:\n{stderr.decode()[-2000:]}")
-    return time.monotonic() - started, peak
 
 
 def main() -> None:
@@ -79,10 +49,10 @@ def main() -> None:
             summary = gen_kuavo_bag.write_kuavo_bag(bag, float(seconds), width=width, height=height)
             messages = summary.message_count
         else:
-            messages = -1
+            messages = -1  # bag from an earlier run: not counted again
         out = args.workdir / f"{name}.out"
         shutil.rmtree(out, ignore_errors=True)
-        wall, peak = run_measured(
+        measured = measure(
             [
                 exe,
                 "convert",
@@ -94,6 +64,7 @@ def main() -> None:
                 f"dataset.resize.height={height}",
             ]
         )
+        wall, peak = measured.wall, measured.peak_rss
         frames = json.loads((out / "meta/info.json").read_text())["total_frames"]
         rows[name] = peak
         ratio = peak / rows[baseline]

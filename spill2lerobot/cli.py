@@ -6,6 +6,7 @@ import contextlib
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -14,10 +15,11 @@ from spill2lerobot.errors import UserError
 from spill2lerobot.profile import load_profile
 
 CONFIG_HELP = "YAML profile (default: configs/kuavo.yaml)."
+JOBS_HELP = "Bags converted in parallel (processes); the output is identical to --jobs 1."
 SET_HELP = "Override a profile option, e.g. --set dataset.which_arm=left --set rosbag.chunk_size=500."
 
 
-def _quiet_native_libraries() -> None:
+def quiet_native_libraries() -> None:
     os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1 prints its whole configuration otherwise
     with contextlib.suppress(OSError, AttributeError):
         import ctypes
@@ -52,12 +54,15 @@ def cli() -> None:
 @click.option("--config", "config", type=click.Path(path_type=Path), help=CONFIG_HELP)
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=SET_HELP)
 @click.option("--restart", is_flag=True, help="Discard an existing spill and start over.")
-def stage1(bags: tuple[Path, ...], spill: Path, config: Path | None, overrides: tuple[str, ...], restart: bool) -> None:
+@click.option("--jobs", "-j", type=click.IntRange(1, 64), default=1, show_default=True, help=JOBS_HELP)
+def stage1(
+    bags: tuple[Path, ...], spill: Path, config: Path | None, overrides: tuple[str, ...], restart: bool, jobs: int
+) -> None:
     """Stream BAGS (files or folders) into spill chunks in SPILL. Re-run to resume."""
     from spill2lerobot.spill.stage1 import run_stage1
 
     profile = load_profile(config, overrides)
-    results = run_stage1(list(bags), spill, profile, restart=restart, progress=_echo)
+    results = run_stage1(list(bags), spill, profile, restart=restart, jobs=jobs, progress=_echo)
     for r in results:
         _echo(
             f"{r.entry.name}: {r.frames} frames in {r.chunks_total} chunks "
@@ -98,6 +103,7 @@ def merge(spill: Path, out: Path, episodes: str) -> None:
     help="Where to spill (default: OUT.spill beside OUT, removed when done).",
 )
 @click.option("--restart", is_flag=True, help="Discard an existing spill and start over.")
+@click.option("--jobs", "-j", type=click.IntRange(1, 64), default=1, show_default=True, help=JOBS_HELP)
 def convert(
     bags: tuple[Path, ...],
     out: Path,
@@ -106,6 +112,7 @@ def convert(
     episodes: str,
     spill: Path | None,
     restart: bool,
+    jobs: int,
 ) -> None:
     """stage1 + merge in one go. Re-run the same command to resume."""
     from spill2lerobot.merge.merge import run_merge
@@ -122,11 +129,16 @@ def convert(
         _remove_spill(spill, trash)
         _echo(f"{out}: already converted")
         return
-    run_stage1(list(bags), spill, profile, restart=restart, progress=_echo)
+    started = time.monotonic()
+    run_stage1(list(bags), spill, profile, restart=restart, jobs=jobs, progress=_echo)
+    stage1_seconds = time.monotonic() - started
     result = run_merge(spill, out, episodes, progress=_echo)
     if not keep_spill:
         _remove_spill(spill, trash)
-    _echo(f"{result.output}: {result.episodes} episodes, {result.frames} frames")
+    _echo(
+        f"{result.output}: {result.episodes} episodes, {result.frames} frames "
+        f"(stage1 {stage1_seconds:.1f} s, merge {result.seconds:.1f} s)"
+    )
 
 
 def _remove_spill(spill: Path, trash: Path) -> None:
@@ -161,7 +173,7 @@ def _stopped(code: int) -> None:
 
 
 def main() -> None:
-    _quiet_native_libraries()
+    quiet_native_libraries()
     _raise_on_sigterm()
     try:
         cli.main(standalone_mode=False)

@@ -148,3 +148,26 @@ def test_sigterm_stops_cleanly_with_where_and_how_to_resume(bags, tmp_path):
     assert not list(spill.rglob("*.tmp"))  # the unfinished segments were removed
     run_cli("stage1", str(bags["a"]), str(bags["b"]), str(spill), *options)
     assert "2/2 bags finished" in run_cli("status", str(spill)).stdout
+
+
+def test_jobs_2_gives_byte_identical_output(bags, tmp_path):
+    options = [*SMALL, "--set", "rosbag.chunk_size=40"]
+    outs = {}
+    for jobs in ("1", "2"):
+        outs[jobs] = tmp_path / f"jobs{jobs}"
+        run_cli("convert", str(bags["a"]), str(bags["b"]), str(outs[jobs]), *options, "--jobs", jobs)
+    files = {jobs: sorted(p.relative_to(out) for p in out.rglob("*") if p.is_file()) for jobs, out in outs.items()}
+    assert files["1"] == files["2"]
+    for rel in files["1"]:
+        assert (outs["1"] / rel).read_bytes() == (outs["2"] / rel).read_bytes(), rel
+
+
+def test_one_bad_bag_does_not_stop_the_others(bags, tmp_path):
+    bad = tmp_path / "broken.bag"
+    bad.write_bytes(b"#ROSBAG V2.0\n" + b"\0" * 100)
+    spill = tmp_path / "spill"
+    result = run_cli("stage1", str(bags["b"]), str(bad), str(spill), *SMALL, check=False)
+    assert result.returncode == 3
+    assert "1 of 2 bags failed (broken.bag)" in result.stderr
+    status = run_cli("status", str(spill)).stdout
+    assert "b.bag" in status and "done" in status

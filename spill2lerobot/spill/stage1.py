@@ -8,8 +8,11 @@ the unfinished chunk's leftovers and restarts reading the bag at the journalled 
 from __future__ import annotations
 
 import json
+import multiprocessing
+import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -361,17 +364,66 @@ def _stream(
         spiller.add(frame)
 
 
+@dataclass
+class BagFailure:
+    entry: BagEntry
+    message: str
+
+
+class SomeBagsFailed(UserError):
+    exit_code = 3
+
+
+def _spill_bag_in_worker(layout: SpillLayout, entry: BagEntry, profile: Profile) -> BagResult | BagFailure:
+    """Runs in a worker process (--jobs): errors come back as values, progress goes to stderr."""
+    from spill2lerobot.cli import quiet_native_libraries
+
+    quiet_native_libraries()
+    try:
+        return spill_bag(layout, entry, profile, lambda line: print(line, file=sys.stderr, flush=True))
+    except UserError as exc:
+        return BagFailure(entry, str(exc))
+
+
 def run_stage1(
-    inputs: list[Path], spill: Path, profile: Profile, *, restart: bool = False, progress: ProgressFn = print
+    inputs: list[Path],
+    spill: Path,
+    profile: Profile,
+    *,
+    restart: bool = False,
+    jobs: int = 1,
+    progress: ProgressFn = print,
 ) -> list[BagResult]:
+    """Spill every bag. A bag that fails is reported and the others go on; then, if any
+    failed, SomeBagsFailed lists them (their finished chunks stay; re-run to resume)."""
     layout = SpillLayout(spill)
     bags = list_bags(inputs)
     if profile.rosbag.num_used is not None:
         bags = bags[: profile.rosbag.num_used]
     entries = prepare_spill(layout, profile, bags, restart)
-    results = []
-    for number, entry in enumerate(entries, 1):
-        POSITION.bag, POSITION.bags, POSITION.chunk, POSITION.chunks = number, len(entries), 0, 0
-        progress(f"bag {number}/{len(entries)}: {entry.path}")
-        results.append(spill_bag(layout, entry, profile, progress))
-    return results
+    outcomes: list[BagResult | BagFailure] = []
+    if jobs > 1 and len(entries) > 1:
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = [pool.submit(_spill_bag_in_worker, layout, entry, profile) for entry in entries]
+            outcomes = [future.result() for future in futures]
+    else:
+        for number, entry in enumerate(entries, 1):
+            POSITION.bag, POSITION.bags, POSITION.chunk, POSITION.chunks = number, len(entries), 0, 0
+            progress(f"bag {number}/{len(entries)}: {entry.path}")
+            try:
+                outcomes.append(spill_bag(layout, entry, profile, progress))
+            except UserError as exc:
+                if len(entries) == 1:
+                    raise
+                progress(f"error: {exc}")
+                outcomes.append(BagFailure(entry, str(exc)))
+    failures = [o for o in outcomes if isinstance(o, BagFailure)]
+    if failures:
+        if len(entries) == 1:
+            raise UserError(failures[0].message)
+        names = ", ".join(f.entry.name for f in failures)
+        raise SomeBagsFailed(
+            f"{len(failures)} of {len(entries)} bags failed ({names}); the others are spilled. "
+            "Fix or remove the failed bags and run the same command again"
+        )
+    return [o for o in outcomes if isinstance(o, BagResult)]

@@ -1,0 +1,129 @@
+#!/usr/bin/env python3
+"""Speed and memory in one run: spill2lerobot against lerobot's own writer and the floor.
+
+For each generated bag (default 20 s and 80 s, 3 cameras 640x480) and each codec (libsvtav1,
+lerobot's default, and libx264), in separate processes:
+  (a) ours      `spill2lerobot convert BAG OUT`
+  (b) lerobot   scripts/bench_lerobot_baseline.py: LeRobotDataset.create(streaming_encoding=True)
+                + add_frame + save_episode + finalize, fed by a message-by-message reader
+  (c) floor     scripts/bench_floor.py: decode exactly the JPEGs the output uses and encode them
+                with the same settings, one thread per camera (timed part only)
+Prints wall and CPU seconds, CPU/wall, peak RSS of the process tree, output size and frames,
+and the ratios ours/lerobot and ours/floor. Then `--jobs 2` against `--jobs 1` on four 20 s
+bags (identical output, wall times). Figures are only comparable within one run.
+
+    .venv/bin/python scripts/bench.py [--seconds 20 80] [--codecs libsvtav1 libx264] [--workdir DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import re
+import shutil
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import gen_kuavo_bag
+from benchutil import Measured, folder_size, measure
+
+SCRIPTS = Path(__file__).resolve().parent
+
+
+def make_bag(workdir: Path, seconds: int, seed: int = 0) -> Path:
+    bag = workdir / f"kuavo-{seconds}s-seed{seed}.bag"
+    if not bag.exists():
+        gen_kuavo_bag.write_kuavo_bag(bag, float(seconds), seed=seed)
+    return bag
+
+
+def frames_of(out: Path) -> int:
+    return json.loads((out / "meta/info.json").read_text())["total_frames"]
+
+
+def row(label: str, m: Measured, size: int | None, frames: int | None) -> str:
+    size_text = f"{size / 1e6:8.1f}" if size is not None else "       -"
+    return (
+        f"  {label:<9} {m.wall:8.1f} {m.cpu:8.1f} {m.cpu / m.wall:6.2f} {m.peak_rss / 1e6:9.0f} {size_text} "
+        f"{frames if frames is not None else '-':>7}"
+    )
+
+
+def bench_bag(bag: Path, codec: str, workdir: Path) -> dict:
+    options = ["--set", f"video.codec={codec}"]
+    python, exe = sys.executable, str(Path(sys.executable).with_name("spill2lerobot"))
+    outs = {name: workdir / f"{bag.stem}-{codec}-{name}" for name in ("ours", "lerobot", "floor")}
+    for out in outs.values():
+        shutil.rmtree(out, ignore_errors=True)
+        shutil.rmtree(out.with_name(out.name + ".spill"), ignore_errors=True)
+    ours = measure([exe, "convert", str(bag), str(outs["ours"]), *options])
+    split = re.search(r"stage1 ([\d.]+) s, merge ([\d.]+) s", ours.stderr)
+    baseline = measure([python, str(SCRIPTS / "bench_lerobot_baseline.py"), str(bag), str(outs["lerobot"]), *options])
+    floor = measure([python, str(SCRIPTS / "bench_floor.py"), str(bag), str(outs["floor"]), *options])
+    timed = json.loads(floor.stdout.strip().splitlines()[-1])
+    floor.wall, floor.cpu = timed["wall"], timed["cpu"]
+    print(f"{bag.name} ({bag.stat().st_size / 1e6:.0f} MB), {codec}")
+    print(f"  {'':<9} {'wall s':>8} {'cpu s':>8} {'cpu/w':>6} {'peak MB':>9} {'out MB':>8} {'frames':>7}")
+    print(row("ours", ours, folder_size(outs["ours"]), frames_of(outs["ours"])))
+    print(row("lerobot", baseline, folder_size(outs["lerobot"]), frames_of(outs["lerobot"])))
+    print(row("floor", floor, folder_size(outs["floor"]), timed["frames"]))
+    stage1_s, merge_s = (float(split.group(1)), float(split.group(2))) if split else (float("nan"),) * 2
+    print(
+        f"  ours/lerobot wall {ours.wall / baseline.wall:.2f} (lerobot/ours {baseline.wall / ours.wall:.2f}x), "
+        f"ours/floor wall {ours.wall / floor.wall:.2f}, merge/stage1 {merge_s / stage1_s:.3f}",
+        flush=True,
+    )
+    for out in outs.values():
+        shutil.rmtree(out, ignore_errors=True)
+    return {"ours": ours, "lerobot": baseline, "floor": floor}
+
+
+def digest(folder: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def bench_jobs(workdir: Path) -> None:
+    bags = [make_bag(workdir, 20, seed) for seed in range(4)]
+    exe = str(Path(sys.executable).with_name("spill2lerobot"))
+    results = {}
+    for jobs in (1, 2):
+        out = workdir / f"jobs{jobs}"
+        shutil.rmtree(out, ignore_errors=True)
+        results[jobs] = (measure([exe, "convert", *map(str, bags), str(out), "--jobs", str(jobs)]), digest(out))
+    same = results[1][1] == results[2][1]
+    print(
+        f"--jobs on four 20 s bags: --jobs 1 {results[1][0].wall:.1f} s, --jobs 2 {results[2][0].wall:.1f} s "
+        f"(speed-up {results[1][0].wall / results[2][0].wall:.2f}x); output byte-identical: {same}"
+    )
+    for jobs in (1, 2):
+        shutil.rmtree(workdir / f"jobs{jobs}", ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=int, nargs="+", default=[20, 80])
+    parser.add_argument("--codecs", nargs="+", default=["libsvtav1", "libx264"])
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/spill2lerobot-bench"))
+    parser.add_argument("--no-jobs", action="store_true", help="skip the --jobs comparison")
+    args = parser.parse_args()
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    for codec in args.codecs:
+        peaks = {}
+        for seconds in args.seconds:
+            measured = bench_bag(make_bag(args.workdir, seconds), codec, args.workdir)
+            peaks[seconds] = measured["ours"].peak_rss
+        shortest = min(peaks)
+        for seconds, peak in peaks.items():
+            print(f"{codec}: peak RSS of ours, {seconds} s bag / {shortest} s bag = {peak / peaks[shortest]:.3f}")
+    if not args.no_jobs:
+        bench_jobs(args.workdir)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,79 @@
+#!/usr/bin/env python3
+"""The floor of a conversion: decode exactly the JPEGs the dataset uses and encode them with the
+same settings, one thread per camera, nothing else. Which JPEGs: the same alignment as stage 1,
+run first and not timed. Prints one JSON line: {"wall": s, "cpu": s, "frames": n}.
+
+    .venv/bin/python scripts/bench_floor.py BAG OUT_DIR [--set KEY=VALUE ...]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+
+from spill2lerobot import kuavo
+from spill2lerobot.align import StreamingAligner
+from spill2lerobot.bag.ros1 import Ros1Bag
+from spill2lerobot.profile import load_profile
+from spill2lerobot.spill.stage1 import _image_bytes, make_plan
+from spill2lerobot.spill.video import EncoderSettings, JpegDecoder, SegmentWriter, to_encoder_frame
+
+
+def selected_jpegs(bag_path: Path, profile) -> dict[str, list[bytes]]:
+    with Ros1Bag(bag_path) as bag:
+        roles = kuavo.resolve_topics(profile, bag.topics())
+        _, targets = make_plan(bag, profile, roles)
+        topics = [cam.topic for cam in roles.cameras]
+        aligner = StreamingAligner(targets, topics)
+        jpegs: dict[str, list[bytes]] = {cam.name: [] for cam in roles.cameras}
+
+        def take(frames):
+            for frame in frames:
+                for cam in roles.cameras:
+                    jpegs[cam.name].append(_image_bytes(frame.picks[cam.topic].payload))
+
+        for msg in bag.messages(topics):
+            take(aligner.push(msg.topic, msg.time_ns, msg.data))
+        take(aligner.finish())
+    return jpegs
+
+
+def encode_camera(jpegs: list[bytes], path: Path, settings: EncoderSettings) -> None:
+    decoder = JpegDecoder()
+    writer = SegmentWriter(path, settings)
+    for data in jpegs:
+        writer.write(to_encoder_frame(decoder.decode(data), settings))
+    writer.close()
+
+
+def main() -> None:
+    os.environ.setdefault("SVT_LOG", "1")
+    bag, out = Path(sys.argv[1]), Path(sys.argv[2])
+    overrides = [arg for arg in sys.argv[3:] if arg != "--set"]
+    profile = load_profile(None, overrides)
+    settings = EncoderSettings.from_profile(profile)
+    jpegs = selected_jpegs(bag, profile)
+    out.mkdir(parents=True, exist_ok=True)
+    wall, cpu = time.monotonic(), time.process_time()
+    threads = [
+        threading.Thread(target=encode_camera, args=(frames, out / f"{name}.mp4", settings))
+        for name, frames in jpegs.items()
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    result = {
+        "wall": time.monotonic() - wall,
+        "cpu": time.process_time() - cpu,
+        "frames": len(next(iter(jpegs.values()))),
+    }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
