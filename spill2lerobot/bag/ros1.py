@@ -13,6 +13,15 @@ everything else on demand:
 * every byte read goes through one helper that counts it (``bytes_read``), so a test can prove
   that resuming near the end of a bag reads only the end.
 
+``Ros1Bag(path, recover=True)`` also reads bags whose index is missing or unusable: a
+``.bag.active`` left by a crash (``index_pos`` = 0, no index at the end, maybe cut off in the
+middle of a chunk) or a copy cut short. It scans the file once from the first record, reading
+each Chunk record's header and the IndexData records after it and seeking over the chunk data,
+and builds the same connection and chunk-info lists the index would have given. A chunk is
+decompressed only when the IndexData records cannot be trusted to describe it (missing,
+incomplete, or naming a connection whose Connection record has not been seen yet); the scan
+stops at the first incomplete or unreadable record, and ``recovery`` says what it found.
+
 Layout reminder: ``#ROSBAG V2.0\\n``, the bag header record (padded to 4096 bytes), then for
 each chunk a Chunk record (holding Connection and MessageData records) followed by one
 IndexData record per connection in that chunk; at ``index_pos`` all Connection records, then one
@@ -64,6 +73,12 @@ _INDEX_ENTRY = np.dtype([("sec", "<u4"), ("nsec", "<u4"), ("offset", "<u4")])
 _INDEX_RECORD_FIXED = 4 + 47 + 4
 # Enough to hold a chunk record's header (about 41 bytes) in one read.
 _CHUNK_HEAD_GUESS = 64
+# Recovery scan: bytes read to see a record's header (chunk ~49, IndexData 55 with lengths).
+_PEEK = 64
+# A record header longer than this is taken for garbage (real ones are under 200 bytes).
+_MAX_HEADER = 1 << 16
+# Records that may appear between chunks (and in the index section at the end).
+_TOP_LEVEL_OPS = frozenset({OP_CHUNK, OP_INDEX_DATA, OP_CONNECTION, OP_CHUNK_INFO})
 
 _DECOMPRESSORS: dict[str, Callable[[bytes], bytes]] = {
     "none": lambda data: data,
@@ -93,6 +108,48 @@ class ChunkInfo:
     start_ns: int  # earliest record time in the chunk
     end_ns: int  # latest record time in the chunk (inclusive)
     counts: dict[int, int]  # connection id -> number of messages in the chunk
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """What ``Ros1Bag(path, recover=True)`` made of a bag whose index was missing or unusable."""
+
+    reason: str  # why the index was not used, and where (if anywhere) the scan stopped
+    chunks: int  # complete chunks recovered
+    messages: int  # messages in them
+    bytes_used: int  # the file up to here was understood; the rest is ignored
+    bytes_total: int  # file size
+    dropped_bytes: int  # bytes_total - bytes_used
+    decompressed: int  # chunks the scan had to decompress (the others were known from IndexData)
+
+    @property
+    def fraction(self) -> float:
+        """Share of the file that was recovered (0..1)."""
+        return self.bytes_used / self.bytes_total if self.bytes_total else 0.0
+
+    def __str__(self) -> str:
+        return (
+            f"recovered {self.chunks:,} chunks, {self.messages:,} messages,"
+            f" {100 * self.fraction:.1f}% of the file ({self.reason})"
+        )
+
+
+class _IndexUnusable(Exception):
+    """The bag's index cannot be used: ``reason`` for a recovery report, ``message`` for BagError."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+class _ScanStop(Exception):
+    """The recovery scan cannot trust the file from ``pos`` on."""
+
+    def __init__(self, reason: str, pos: int) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.pos = pos
 
 
 class TopicInfo(NamedTuple):
@@ -204,11 +261,21 @@ class _MessageLayout:
 class Ros1Bag:
     """A ROS1 bag opened for index queries and time-ordered streaming of chosen topics."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, recover: bool = False) -> None:
+        """Open a bag and read its index.
+
+        With ``recover=True`` a bag without a usable index (unindexed ``.bag.active``, index
+        cut off or damaged) is scanned instead of refused; ``recovery`` then reports what was
+        found (it is None for a bag read through its index).
+        """
         self.path = Path(path)
         self.bytes_read = 0
         self.connections: list[Connection] = []
         self.chunks: list[ChunkInfo] = []
+        self.recovery: Recovery | None = None
+        # Chunk positions whose IndexData records are missing or incomplete (recovered bags
+        # only): their message times come from walking the chunk.
+        self._no_index: set[int] = set()
         self._typestore: Typestore | None = None
         try:
             self._file = open(self.path, "rb", buffering=0)  # noqa: SIM115 - closed by close()
@@ -216,7 +283,7 @@ class Ros1Bag:
             raise BagError(f"{self.path}: cannot open ({err.strerror}); pass a readable .bag file") from None
         try:
             self._size = os.fstat(self._file.fileno()).st_size
-            self._read_index()
+            self._read_index(recover)
         except BaseException:
             self.close()
             raise
@@ -242,6 +309,10 @@ class Ros1Bag:
     def _fail(self, what: str) -> BagError:
         return BagError(f"{self.path}: {what}")
 
+    def _reason(self, err: BagError) -> str:
+        """A BagError's message without the file name (for a recovery report)."""
+        return str(err).removeprefix(f"{self.path}: ")
+
     def _read_at(self, pos: int, size: int) -> bytes:
         """Read exactly ``size`` bytes at ``pos``; every read of this class passes here."""
         if self._file is None or self._file.closed:
@@ -264,7 +335,7 @@ class Ros1Bag:
             )
         return data
 
-    def _read_index(self) -> None:
+    def _read_index(self, recover: bool) -> None:
         head = self._read_at(0, min(4096, self._size))
         if not head.startswith(MAGIC):
             if head.startswith(b"#ROSBAG V"):
@@ -288,38 +359,60 @@ class Ros1Bag:
             raise self._fail(f"bag header is damaged ({err}); pass an intact .bag file") from None
         if fields.get("encryptor"):
             raise self._fail("bag is encrypted; decrypt it with `rosbag decrypt` first")
+        try:
+            self._load_index(index_pos, conn_count, chunk_count)
+        except _IndexUnusable as unusable:
+            if not recover:
+                raise self._fail(unusable.message) from None
+            # The first record follows the bag header's data (padding up to 4096 bytes).
+            pad_at = start + hlen
+            pad = _U32.unpack_from(head, pad_at)[0] if pad_at + 4 <= len(head) else 0
+            self._recover(unusable.reason, pad_at + 4 + pad)
+        self.start_ns = min((c.start_ns for c in self.chunks), default=0)
+        self.end_ns = max((c.end_ns for c in self.chunks), default=0)
+        if self.chunks:  # fail early on an unknown codec rather than mid-conversion
+            self._chunk_data_span(self.chunks[0])
+
+    def _load_index(self, index_pos: int, conn_count: int, chunk_count: int) -> None:
+        """Read the connection and chunk-info records at ``index_pos``, or raise _IndexUnusable."""
         if index_pos == 0:
-            raise self._fail(
+            raise _IndexUnusable(
+                "unindexed (index_pos=0)",
                 "bag is not indexed (e.g. a .bag.active left by a crash); run `rosbag reindex`"
-                " on it (or `rosbag fix`) and pass the result"
+                " on it (or `rosbag fix`) and pass the result",
             )
         if index_pos > self._size:
-            raise self._fail(
-                f"file is truncated (index at offset {index_pos}, file has {self._size} bytes); copy the bag again"
+            raise _IndexUnusable(
+                f"index_pos={index_pos} lies past the end of the file",
+                f"file is truncated (index at offset {index_pos}, file has {self._size} bytes); copy the bag again",
             )
         tail = self._read_at(index_pos, self._size - index_pos)
+        connections = []
+        infos = []
         try:
             pos = 0
             for _ in range(conn_count):
                 connection, pos = self._parse_connection(tail, pos)
-                self.connections.append(connection)
-            infos = []
+                connections.append(connection)
             for _ in range(chunk_count):
                 info, pos = self._parse_chunk_info(tail, pos)
                 infos.append(info)
         except (ValueError, KeyError, IndexError, struct.error) as err:
-            raise self._fail(f"bag index is damaged or truncated ({err}); run `rosbag reindex` on it") from None
+            raise _IndexUnusable(
+                f"index at byte {index_pos} is damaged or truncated ({err})",
+                f"bag index is damaged or truncated ({err}); run `rosbag reindex` on it",
+            ) from None
         if any(info.pos >= index_pos for info in infos):
-            raise self._fail("bag index points past the chunks (file truncated?); run `rosbag reindex`")
+            raise _IndexUnusable(
+                f"index at byte {index_pos} points past the chunks",
+                "bag index points past the chunks (file truncated?); run `rosbag reindex`",
+            )
+        self.connections = connections
         self._conn_by_id = {c.id: c for c in self.connections}
         # Each chunk's IndexData records end where the next chunk (or the index) begins.
         positions = sorted(info.pos for info in infos)
         self._block_end = dict(zip(positions, [*positions[1:], index_pos], strict=True))
         self.chunks = sorted((i for i in infos if i.counts), key=lambda i: (i.start_ns, i.pos))
-        self.start_ns = min((c.start_ns for c in self.chunks), default=0)
-        self.end_ns = max((c.end_ns for c in self.chunks), default=0)
-        if self.chunks:  # fail early on an unknown codec rather than mid-conversion
-            self._chunk_data_span(self.chunks[0])
 
     @staticmethod
     def _record_at(buf: bytes, pos: int) -> tuple[dict[str, bytes], int, int]:
@@ -383,11 +476,125 @@ class Ros1Bag:
         except (ValueError, KeyError, struct.error) as err:
             raise self._fail(f"chunk at offset {chunk.pos} is damaged ({err}); run `rosbag reindex`") from None
         if compression not in _DECOMPRESSORS:
-            raise self._fail(
-                f"unsupported chunk compression {compression!r}; decompress it with"
-                " `rosbag decompress` (none, bz2 and lz4 are supported)"
-            )
+            raise self._unsupported(compression)
         return chunk.pos + 4 + hlen + 4, dlen, compression, size
+
+    def _unsupported(self, compression: str) -> BagError:
+        return self._fail(
+            f"unsupported chunk compression {compression!r}; decompress it with"
+            " `rosbag decompress` (none, bz2 and lz4 are supported)"
+        )
+
+    def _chunk_buffer(self, chunk: ChunkInfo) -> bytes:
+        """A chunk's records, read and decompressed (checked against the header's size)."""
+        data_pos, data_len, compression, size = self._chunk_data_span(chunk)
+        raw = self._read_at(data_pos, data_len)
+        try:
+            buf = _DECOMPRESSORS[compression](raw)
+        except (OSError, ValueError, RuntimeError) as err:
+            raise self._fail(f"chunk at offset {chunk.pos} does not decompress ({err}); the bag is damaged") from None
+        del raw
+        if len(buf) != size:
+            raise self._fail(
+                f"chunk at offset {chunk.pos} holds {len(buf)} bytes, header says {size}; the bag is damaged"
+            )
+        return buf
+
+    # -- recovery ----------------------------------------------------------------------------
+
+    def _read_upto(self, pos: int, size: int) -> bytes:
+        """Read ``size`` bytes at ``pos``, fewer if the file ends first."""
+        return self._read_at(pos, max(0, min(size, self._size - pos)))
+
+    def _recover(self, why: str, first: int) -> None:
+        """Build connections and chunk infos by scanning the file from ``first`` (see _Scanner)."""
+        scan = _Scanner(self)
+        used, stopped = scan.run(first)
+        notes = [why] if stopped is None else [why, stopped]
+        damaged = scan.resolve_connections()
+        if damaged is not None:
+            used, note = damaged
+            notes.append(note)
+        infos = scan.infos
+        missing = {cid for info in infos for cid in info.counts} - scan.conns.keys()
+        if missing:  # messages nobody can interpret: no Connection record says their topic
+            lost = sum(info.counts.get(cid, 0) for info in infos for cid in missing)
+            notes.append(f"{lost} messages on connections {sorted(missing)} without a Connection record ignored")
+            infos = [
+                ChunkInfo(i.pos, i.start_ns, i.end_ns, {c: n for c, n in i.counts.items() if c not in missing})
+                for i in infos
+            ]
+        reason = " ".join("; ".join(notes).split())  # one line
+        self.chunks = sorted((i for i in infos if i.counts), key=lambda i: (i.start_ns, i.pos))
+        if not self.chunks:
+            raise self._fail(
+                f"no complete chunk could be recovered ({reason}); nothing to read, copy or record the bag again"
+            )
+        self.connections = sorted(scan.conns.values(), key=lambda c: c.id)
+        self._conn_by_id = {c.id: c for c in self.connections}
+        self._block_end = scan.block_end
+        self._no_index = scan.no_index
+        self.recovery = Recovery(
+            reason=reason,
+            chunks=len(scan.block_end),
+            messages=sum(n for info in self.chunks for n in info.counts.values()),
+            bytes_used=used,
+            bytes_total=self._size,
+            dropped_bytes=self._size - used,
+            decompressed=len(scan.walked),
+        )
+
+    def _survey_chunk(self, chunk: ChunkInfo) -> tuple[list[Connection], dict[int, list[int]]]:
+        """A chunk's Connection records and its message times per connection (file order)."""
+        buf = self._chunk_buffer(chunk)
+        try:
+            return self._survey(buf)
+        except (ValueError, KeyError, struct.error) as err:
+            raise self._fail(f"chunk at offset {chunk.pos} is damaged ({err})") from None
+
+    def _survey(self, buf: bytes) -> tuple[list[Connection], dict[int, list[int]]]:
+        """Walk a decompressed chunk's records; hot loop (like _walk_chunk), hence the local names."""
+        conns: list[Connection] = []
+        times: dict[int, list[int]] = {}
+        end = len(buf)
+        unpack_u32 = _U32.unpack_from
+        fast_size = end + 1  # never fits until a message record shows the header layout
+        unpack_msg = check = values = None
+        expected: tuple[bytes, ...] = ()
+        pos = 0
+        while pos < end:
+            if pos + fast_size <= end:
+                vals = unpack_msg(buf, pos)
+                if check(vals) == expected:
+                    conn_id, sec, nsec, dlen = values(vals)
+                    pos += fast_size + dlen
+                    if pos > end:
+                        raise ValueError("message runs past the chunk end")
+                    conn_times = times.get(conn_id)
+                    if conn_times is None:
+                        times[conn_id] = [sec * _NS + nsec]
+                    else:
+                        conn_times.append(sec * _NS + nsec)
+                    continue
+            (hlen,) = unpack_u32(buf, pos)
+            header = buf[pos + 4 : pos + 4 + hlen]
+            fields = parse_header(header)
+            (dlen,) = unpack_u32(buf, pos + 4 + hlen)
+            record_end = pos + 4 + hlen + 4 + dlen
+            if record_end > end:
+                raise ValueError("record runs past the chunk end")
+            op = _op(fields)
+            if op == OP_CONNECTION:
+                conns.append(self._parse_connection(buf, pos)[0])
+            elif op == OP_MSG_DATA:
+                if unpack_msg is None:
+                    with contextlib.suppress(ValueError):  # odd layout: stay on this path
+                        layout = _MessageLayout(header)
+                        fast_size, unpack_msg = layout.size, layout.struct.unpack_from
+                        check, expected, values = layout.check, layout.expected, layout.values
+                times.setdefault(_U32.unpack(fields["conn"])[0], []).append(_time_ns(fields["time"]))
+            pos = record_end
+        return conns, times
 
     # -- index-only queries ------------------------------------------------------------------
 
@@ -452,6 +659,9 @@ class Ros1Bag:
 
     def _chunk_times(self, chunk: ChunkInfo, conn_ids: frozenset[int]) -> list[np.ndarray]:
         """Record times (ns, file order) of the given connections' messages in one chunk."""
+        if chunk.pos in self._no_index:  # recovered chunk without (complete) IndexData records
+            _, times = self._survey_chunk(chunk)
+            return [np.array(t, np.int64) for cid, t in times.items() if cid in conn_ids]
         block = self._index_block(chunk)
         out = []
         pos = 0
@@ -518,17 +728,7 @@ class Ros1Bag:
         self, chunk: ChunkInfo, wanted: dict[int, Connection], start_ns: int, stop_ns: int
     ) -> list[Message]:
         """The wanted messages of one chunk within [start_ns, stop_ns], sorted by time."""
-        data_pos, data_len, compression, size = self._chunk_data_span(chunk)
-        raw = self._read_at(data_pos, data_len)
-        try:
-            buf = _DECOMPRESSORS[compression](raw)
-        except (OSError, ValueError, RuntimeError) as err:
-            raise self._fail(f"chunk at offset {chunk.pos} does not decompress ({err}); the bag is damaged") from None
-        del raw
-        if len(buf) != size:
-            raise self._fail(
-                f"chunk at offset {chunk.pos} holds {len(buf)} bytes, header says {size}; the bag is damaged"
-            )
+        buf = self._chunk_buffer(chunk)
         try:
             out = self._walk_chunk(buf, wanted, start_ns, stop_ns)
         except (ValueError, KeyError, struct.error) as err:
@@ -649,3 +849,259 @@ class Ros1Bag:
 
     def deserialize(self, msg: Message) -> object:
         return self.typestore().deserialize_ros1(msg.data, msg.connection.msgtype)
+
+
+class _Scanner:
+    """One sequential pass over a bag whose index cannot be used (for ``Ros1Bag._recover``).
+
+    Between chunks a bag holds only Chunk records, each followed by one IndexData record per
+    connection in it, and at the end the index section (Connection and ChunkInfo records). The
+    scan reads each record's header (``_PEEK`` bytes), seeks over chunk data and reads the
+    IndexData records, whose entries (time, offset per message) give the chunk's connections,
+    counts and time bounds. It walks (decompresses) a chunk only when those records cannot be
+    trusted to describe it:
+
+    * they are missing, or the file ends (or turns to garbage) right after them, so more may
+      have been lost: this is always the last chunk;
+    * they name a connection whose Connection record has not been seen (rosbag writes that
+      record into the chunk of the connection's first message), or the first message is not
+      at offset 0 (there are records before it: connection records).
+
+    It keeps, per chunk, a ChunkInfo, where its IndexData records end and whether they are
+    usable; nothing per message.
+    """
+
+    def __init__(self, bag: Ros1Bag) -> None:
+        self.bag = bag
+        self.size = bag._size
+        self.conns: dict[int, Connection] = {}
+        self.infos: list[ChunkInfo] = []  # file order
+        self.block_end: dict[int, int] = {}  # chunk pos -> end of its IndexData records
+        self.no_index: set[int] = set()  # chunk pos whose IndexData records do not match it
+        self.walked: set[int] = set()  # chunk pos decompressed by the scan
+        # Connections named by a walked chunk's IndexData: if their Connection record was not
+        # in it, it is in an earlier chunk (resolve_connections), not in a later one.
+        self.sought: set[int] = set()
+        self.number = 0  # chunks met so far; the open chunk's 1-based number
+        # The chunk whose IndexData records are being read: its pos, and per record
+        # (conn, count, first time, last time, lowest offset).
+        self.open: int | None = None
+        self.index: list[tuple[int, int, int, int, int]] = []
+        self.index_end = 0
+        self._buf_pos = 0
+        self._buf = b""
+
+    def read(self, pos: int, size: int, ahead: int = 0) -> bytes:
+        """``size`` bytes at ``pos`` (fewer at the end of the file), reading ``ahead`` more.
+
+        The bytes read ahead are kept (one buffer) so that the next record's header, which
+        usually follows, costs no read of its own.
+        """
+        off = pos - self._buf_pos
+        if off >= 0 and off + size <= len(self._buf):
+            return self._buf[off : off + size]
+        self._buf = self.bag._read_upto(pos, size + ahead)
+        self._buf_pos = pos
+        return self._buf[:size]
+
+    def after(self) -> str:
+        return f" after chunk {self.number}" if self.number else " before the first chunk"
+
+    def run(self, pos: int) -> tuple[int, str | None]:
+        """Scan from ``pos``: (end of the part that can be trusted, why the scan stopped early)."""
+        try:
+            pos, stopped = self._scan(pos)
+            if self.open is not None:
+                self.close_chunk(trusted=False)
+        except _ScanStop as stop:
+            return stop.pos, stop.reason
+        return pos, stopped
+
+    def peek(self, pos: int) -> tuple[dict[str, bytes], int, int, int]:
+        """The header of the record at ``pos``: (fields, op, data pos, data len).
+
+        Raises EOFError if the file ends inside the header, ValueError if it is not a record
+        that may appear between chunks. The data may run past the end of the file.
+        """
+        head = self.read(pos, _PEEK)
+        if len(head) < 4:
+            raise EOFError
+        (hlen,) = _U32.unpack_from(head, 0)
+        if not 0 < hlen <= _MAX_HEADER:
+            raise ValueError(f"header length {hlen}")
+        if len(head) < 4 + hlen + 4:
+            head = self.read(pos, 4 + hlen + 4)
+            if len(head) < 4 + hlen + 4:
+                raise EOFError
+        fields = parse_header(head[4 : 4 + hlen])
+        op = _op(fields)
+        if op not in _TOP_LEVEL_OPS:
+            raise ValueError(f"op {op} does not belong between chunks")
+        (dlen,) = _U32.unpack_from(head, 4 + hlen)
+        return fields, op, pos + 4 + hlen + 4, dlen
+
+    def partial_op(self, pos: int) -> int | None:
+        """The op of a record whose header the file cuts off, if the part left names it."""
+        head = self.read(pos, _PEEK)
+        at = 4
+        while at + 4 <= len(head):
+            (flen,) = _U32.unpack_from(head, at)
+            field = head[at + 4 : at + 4 + flen]
+            if len(field) < flen:
+                break
+            if field.startswith(b"op=") and flen == 4:
+                return field[3]
+            at += 4 + flen
+        return None
+
+    def _scan(self, pos: int) -> tuple[int, str | None]:
+        size = self.size
+        while pos < size:
+            try:
+                fields, op, dpos, dlen = self.peek(pos)
+            except EOFError:
+                op = self.partial_op(pos)
+                if op == OP_CHUNK:
+                    return pos, f"truncated at byte {size} in the header of chunk {self.number + 1} at byte {pos}"
+                if op == OP_INDEX_DATA and self.open is not None:
+                    return pos, f"truncated at byte {size} in the index records after chunk {self.number}"
+                return pos, f"truncated at byte {size} in a record header at byte {pos}{self.after()}"
+            except (ValueError, struct.error) as err:
+                return pos, f"unreadable record at byte {pos}{self.after()} ({err}); the rest of the file is ignored"
+            end = dpos + dlen
+            if op == OP_INDEX_DATA and self.open is not None:
+                if end > size:
+                    return pos, f"truncated at byte {size} in the index records after chunk {self.number}"
+                try:
+                    self.add_index(fields, dpos, dlen)
+                except (ValueError, KeyError, struct.error) as err:
+                    return pos, (
+                        f"damaged index record at byte {pos} after chunk {self.number} ({err});"
+                        " the rest of the file is ignored"
+                    )
+                pos = self.index_end = end
+                continue
+            if self.open is not None:  # another record follows: the IndexData records are complete
+                self.close_chunk(trusted=True)
+            if op == OP_CHUNK:
+                self.number += 1
+                try:
+                    compression = fields["compression"].decode()
+                    usize = _U32.unpack(fields["size"])[0]
+                except (KeyError, ValueError, struct.error) as err:
+                    return pos, f"damaged header of chunk {self.number} at byte {pos} ({err}); the rest is ignored"
+                if compression not in _DECOMPRESSORS:
+                    raise self.bag._unsupported(compression)
+                if usize == 0 and dlen == 0:  # rosbag writes the sizes once the chunk is complete
+                    return pos, (
+                        f"chunk {self.number} at byte {pos} was never finished (recording interrupted);"
+                        " it and the rest of the file are ignored"
+                    )
+                if end > size:
+                    return pos, f"truncated at byte {size} in chunk {self.number} (which starts at byte {pos})"
+                self.open, self.index, self.index_end = pos, [], end
+            elif op == OP_CONNECTION:  # top level: the index section
+                if end > size:
+                    return pos, f"truncated at byte {size} in a connection record at byte {pos}"
+                try:
+                    conn, _ = self.bag._parse_connection(self.read(pos, end - pos), 0)
+                except (ValueError, KeyError, struct.error) as err:
+                    return pos, f"damaged connection record at byte {pos} ({err}); the rest of the file is ignored"
+                self.conns.setdefault(conn.id, conn)
+            elif op == OP_CHUNK_INFO:  # index section: the chunk infos are rebuilt, not trusted
+                if end > size:
+                    return pos, f"truncated at byte {size} in a chunk info record at byte {pos}"
+            else:
+                return pos, f"index record at byte {pos} follows no chunk; the rest of the file is ignored"
+            pos = end
+        return pos, None
+
+    def add_index(self, fields: dict[str, bytes], dpos: int, dlen: int) -> None:
+        if _U32.unpack(fields["ver"])[0] != 1:
+            raise ValueError("index data version is not 1")
+        conn = _U32.unpack(fields["conn"])[0]
+        count = _U32.unpack(fields["count"])[0]
+        if dlen != 12 * count:
+            raise ValueError(f"{dlen} bytes for {count} entries")
+        if count == 0:
+            return
+        entries = np.frombuffer(self.read(dpos, dlen, _PEEK), _INDEX_ENTRY, count)
+        times = entries["sec"].astype(np.int64) * _NS + entries["nsec"]
+        self.index.append((conn, count, int(times.min()), int(times.max()), int(entries["offset"].min())))
+
+    def close_chunk(self, trusted: bool) -> None:
+        """Turn the open chunk and its IndexData records into a ChunkInfo (walking it if needed).
+
+        ``trusted``: another record followed the IndexData records, so none is missing.
+        """
+        pos, self.open = self.open, None
+        assert pos is not None
+        counts: dict[int, int] = {}
+        for conn, count, *_ in self.index:
+            counts[conn] = counts.get(conn, 0) + count
+        first = min((r[2] for r in self.index), default=0)
+        last = max((r[3] for r in self.index), default=0)
+        unknown = counts.keys() - self.conns.keys() - self.sought
+        records_first = bool(self.index) and min(r[4] for r in self.index) > 0  # connection records
+        if not trusted or not self.index or unknown or records_first:
+            try:
+                times = self.walk(pos)
+            except BagError as err:
+                raise _ScanStop(
+                    f"chunk {self.number} at byte {pos} is unreadable ({self.bag._reason(err)});"
+                    " it and the rest of the file are ignored",
+                    pos,
+                ) from None
+            self.sought.update(counts)
+            walked = {cid: len(t) for cid, t in times.items()}
+            if walked != counts:
+                self.no_index.add(pos)
+            counts = walked
+            first = min((min(t) for t in times.values()), default=0)
+            last = max((max(t) for t in times.values()), default=0)
+        self.block_end[pos] = self.index_end
+        if counts:
+            self.infos.append(ChunkInfo(pos, first, last, counts))
+
+    def walk(self, pos: int) -> dict[int, list[int]]:
+        conns, times = self.bag._survey_chunk(ChunkInfo(pos, 0, 0, {}))
+        self.walked.add(pos)
+        for conn in conns:
+            self.conns.setdefault(conn.id, conn)
+        return times
+
+    def resolve_connections(self) -> tuple[int, str] | None:
+        """Find the Connection records of connections known only from IndexData records.
+
+        A writer may put a connection's record into an earlier chunk than the connection's
+        first message (rosbags writes it when the connection is added), so walk the chunks
+        before the first one naming such a connection, backwards, until every connection is
+        known. A damaged chunk ends the recovered part: returns (its position, a note).
+        """
+        missing = {cid for info in self.infos for cid in info.counts} - self.conns.keys()
+        if not missing:
+            return None
+        first = {}
+        for k, info in enumerate(self.infos):
+            for cid in missing.intersection(info.counts):
+                first.setdefault(cid, k)
+        damaged = None
+        for k in range(max(first.values()), -1, -1):
+            info = self.infos[k]
+            if info.pos in self.walked:
+                continue
+            try:
+                self.walk(info.pos)
+            except BagError as err:
+                del self.infos[k:]
+                for pos in [p for p in self.block_end if p >= info.pos]:
+                    del self.block_end[pos]
+                damaged = (
+                    info.pos,
+                    (f"chunk at byte {info.pos} is unreadable ({self.bag._reason(err)}); it and the rest are ignored"),
+                )
+                missing = {cid for info in self.infos for cid in info.counts}
+            missing -= self.conns.keys()
+            if not missing:
+                break
+        return damaged
