@@ -86,6 +86,14 @@ class CameraWorker:
             except queue.Empty:
                 continue
 
+    def poll_segment(self) -> SegmentResult | None:
+        """A finished segment's result if one is ready, else None (never blocks)."""
+        self._raise_if_failed()
+        try:
+            return self._results.get_nowait()
+        except queue.Empty:
+            return None
+
     def stop(self) -> None:
         """Ask the worker to end (aborting an open segment) and wait for it."""
         if self._thread.is_alive():

@@ -11,6 +11,7 @@ import json
 import multiprocessing
 import sys
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from spill2lerobot.spill.cameras import (
     CameraWorker,
     EndSegment,
     FrameJob,
+    SegmentResult,
     StartSegment,
 )
 from spill2lerobot.spill.journal import BagEntry, BagPlan
@@ -169,6 +171,8 @@ class ChunkSpiller:
         self._workers = {cam.name: CameraWorker(cam.name, settings) for cam in roles.cameras}
         self._bag_samples = set(sample_indices(plan.frames).tolist())
         self._chunk_samples: set[int] = set()
+        self._pending: deque[dict] = deque()  # chunks sent, waiting for their segments
+        self._ready: dict[str, deque[SegmentResult]] = {name: deque() for name in self._workers}
         self._rows: list[tuple[int, int, list[int]]] = []  # frame index, target time, source times
         self._states: list[np.ndarray] = []
         self._actions: list[np.ndarray] = []
@@ -202,6 +206,8 @@ class ChunkSpiller:
             )
         if offset + 1 == plan.chunk_frames(chunk):
             self._finish_chunk(chunk, frame)
+        elif self._pending:
+            self._collect(block=False)
 
     def close(self) -> None:
         for worker in self._workers.values():
@@ -214,38 +220,59 @@ class ChunkSpiller:
             worker.submit(StartSegment(self._layout.segment(self._entry.id, chunk, name)))
 
     def _finish_chunk(self, chunk: int, last: AlignedFrame) -> None:
+        """The chunk's frames are all sent: close its segments, write its shard. Its journal line
+        follows once every camera has finished (see _collect); meanwhile the next chunk flows."""
         for worker in self._workers.values():
             worker.submit(EndSegment())
         self._write_shard(chunk)
-        cameras = {}
-        for name, worker in self._workers.items():
-            result = worker.wait_segment()
-            cameras[name] = {
+        self._pending.append(
+            {
+                "chunk": chunk,
+                "first_frame": self._rows[0][0],
+                "frames": len(self._rows),
+                "resume_ns": resume_point(last),
+            }
+        )
+        self._collect(block=False)
+
+    def finish(self) -> None:
+        """Wait for the cameras to finish every pending chunk and journal them."""
+        self._collect(block=True)
+
+    def _collect(self, block: bool) -> None:
+        while self._pending:
+            for name, worker in self._workers.items():
+                ready = self._ready[name]
+                if not ready:
+                    result = worker.wait_segment() if block else worker.poll_segment()
+                    if result is not None:
+                        ready.append(result)
+            if not all(self._ready.values()):
+                return  # some camera is still encoding the oldest pending chunk
+            results = {name: ready.popleft() for name, ready in self._ready.items()}
+            self._journal_chunk(self._pending.popleft(), results)
+
+    def _journal_chunk(self, entry: dict, results: dict[str, SegmentResult]) -> None:
+        chunk, frames = entry["chunk"], entry["frames"]
+        cameras = {
+            name: {
                 "frames": result.frames,
                 "bag_samples": result.bag_samples,
                 "bag_counts": result.bag_counts.tolist(),
                 "chunk_samples": result.chunk_samples,
                 "chunk_counts": result.chunk_counts.tolist(),
             }
-        frames = len(self._rows)
+            for name, result in results.items()
+        }
         write_json_atomic(
             self._layout.chunk_stats(self._entry.id, chunk), {"chunk": chunk, "frames": frames, "cameras": cameras}
         )
-        journal.append_journal(
-            self._layout,
-            self._entry.id,
-            {
-                "chunk": chunk,
-                "first_frame": self._rows[0][0],
-                "frames": frames,
-                "resume_ns": resume_point(last),
-            },
-        )
+        journal.append_journal(self._layout, self._entry.id, entry)
         self.chunks_written += 1
         POSITION.chunk = min(chunk + 2, self._plan.chunks)
         self._frames_done += frames
         rate = self._frames_done / max(1e-9, time.monotonic() - self._started)
-        remaining = self._plan.frames - (last.index + 1)
+        remaining = self._plan.frames - (entry["first_frame"] + frames)
         eta = remaining / rate if rate > 0 else 0.0
         self._progress(
             f"{self._entry.name}: chunk {chunk + 1}/{self._plan.chunks}, {rate:.1f} frames/s, ETA {_hms(eta)}"
@@ -329,6 +356,7 @@ def spill_bag(layout: SpillLayout, entry: BagEntry, profile: Profile, progress: 
         spiller = ChunkSpiller(layout, entry, plan, profile, roles, bag, progress)
         try:
             _stream(bag, roles, aligner, spiller, plan, start_ns)
+            spiller.finish()
         except CameraFailed as exc:
             raise UserError(str(exc)) from None
         except BagError as exc:
