@@ -1194,6 +1194,33 @@ def _write_block(
 
 # --------------------------------------------------------------------------------------------
 # CLI
+# Faults: what crashed recordings look like ---------------------------------------------------
+
+
+def _index_pos_offset(data: bytes | bytearray) -> int:
+    """Byte offset of the bag header's ``index_pos`` value."""
+    (header_len,) = struct.unpack_from("<I", data, 13)
+    return 17 + bytes(data[17 : 17 + header_len]).index(b"index_pos=") + len(b"index_pos=")
+
+
+def write_unindexed_copy(src: str | Path, dst: str | Path) -> Path:
+    """What `rosbag record` leaves when it dies between chunks (.bag.active): index_pos 0, no index."""
+    data = bytearray(Path(src).read_bytes())
+    offset = _index_pos_offset(data)
+    (index_pos,) = struct.unpack_from("<Q", data, offset)
+    del data[index_pos:]
+    struct.pack_into("<Q", data, offset, 0)
+    Path(dst).write_bytes(data)
+    return Path(dst)
+
+
+def write_truncated_copy(src: str | Path, dst: str | Path, fraction: float) -> Path:
+    """The first ``fraction`` of the file, as a crash or a full disk leaves it."""
+    data = Path(src).read_bytes()
+    Path(dst).write_bytes(data[: int(len(data) * fraction)])
+    return Path(dst)
+
+
 # --------------------------------------------------------------------------------------------
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from spill2lerobot.stats import aggregate, to_jsonable
 
 MB = 1024 * 1024
 OUR_MARKER = ".spill2lerobot-partial"  # marks a temporary output folder as ours
+REPORT_PATH = "meta/spill2lerobot_report.json"  # what each bag gave (lerobot ignores this file)
 
 
 @dataclass
@@ -173,6 +175,16 @@ def _write_episodes_table(episodes: list[Episode], stats: list[dict], profile: P
     pq.write_table(table, path)
 
 
+def _conversion_report(layout: SpillLayout, bags: list[BagEntry], episodes: list[Episode]) -> dict:
+    per_bag = []
+    for bag in bags:
+        path = layout.report(bag.id)
+        report = json.loads(path.read_text()) if path.exists() else {"bag": bag.path}
+        report["episodes"] = [ep.index for ep in episodes if ep.bag.id == bag.id]
+        per_bag.append(report)
+    return {"bags": per_bag}
+
+
 def _prepare_output(out: Path) -> Path:
     """A fresh temporary folder beside OUT. OUT must not exist (we never touch others' data)."""
     if out.exists():
@@ -219,6 +231,7 @@ def run_merge(
         robot_type=profile.dataset.robot_type,
     )
     write_json_atomic(work / lerobot_format.INFO_PATH, info)
+    write_json_atomic(work / REPORT_PATH, _conversion_report(layout, bags, episodes))
     (work / OUR_MARKER).unlink()
     work.rename(out)
     fsync_dir(out.parent)

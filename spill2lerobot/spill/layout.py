@@ -23,6 +23,9 @@ class SpillLayout:
     def plan(self, bag_id: str) -> Path:
         return self.bag_dir(bag_id) / "plan.json"
 
+    def report(self, bag_id: str) -> Path:
+        return self.bag_dir(bag_id) / "report.json"
+
     def journal(self, bag_id: str) -> Path:
         return self.bag_dir(bag_id) / "journal.jsonl"
 

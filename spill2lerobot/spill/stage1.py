@@ -78,7 +78,7 @@ def list_bags(inputs: list[Path]) -> list[Path]:
     bags: list[Path] = []
     for path in inputs:
         if path.is_dir():
-            found = sorted(path.glob("*.bag"))
+            found = sorted([*path.glob("*.bag"), *path.glob("*.bag.active")])
             if not found:
                 raise UserError(f"{path}: folder holds no .bag files; pass bag files or a folder of them")
             bags += found
@@ -332,10 +332,12 @@ def clear_unfinished(layout: SpillLayout, bag_id: str, done_chunks: int) -> None
 def spill_bag(layout: SpillLayout, entry: BagEntry, profile: Profile, progress: ProgressFn) -> BagResult:
     started = time.monotonic()
     try:
-        bag = Ros1Bag(entry.path)
+        bag = Ros1Bag(entry.path, recover=True)
     except BagError as exc:
         raise UserError(str(exc)) from None
     with bag:
+        if bag.recovery is not None:  # unindexed (.bag.active) or cut off: read what is complete
+            progress(f"{entry.name}: {bag.recovery}")
         roles = kuavo.resolve_topics(profile, bag.topics())
         check_topics(bag, roles)
         plan, targets = make_plan(bag, profile, roles)
@@ -344,6 +346,8 @@ def spill_bag(layout: SpillLayout, entry: BagEntry, profile: Profile, progress: 
             journal.write_plan(layout, entry.id, plan)
         elif saved != plan:
             raise UserError(f"{entry.path}: the spill's plan for this bag differs; add --restart to start over")
+        report = {"bag": entry.path, "frames": plan.frames, "recovery": str(bag.recovery) if bag.recovery else None}
+        write_json_atomic(layout.report(entry.id), report)
         done = journal.read_journal(layout, entry.id)
         journal.rewrite_journal(layout, entry.id, done)
         clear_unfinished(layout, entry.id, len(done))
