@@ -342,6 +342,23 @@ def _file_numbers(path: Path) -> tuple[int, int] | None:
         return None
 
 
+def _unusable_columns(table: pa.Table, names: list[str]) -> str | None:
+    """Why the episodes table's reference columns cannot be used (wrong type, empty cells), or None."""
+    for name in names:
+        column = table.column(name)
+        if name == "tasks":
+            ok = pa.types.is_list(column.type) or pa.types.is_large_list(column.type)
+        elif name.endswith("timestamp"):
+            ok = pa.types.is_floating(column.type) or pa.types.is_integer(column.type)
+        else:
+            ok = pa.types.is_integer(column.type)
+        if not ok:
+            return f"column {name} is {column.type}"
+        if column.null_count:
+            return f"column {name} has {column.null_count} empty cells"
+    return None
+
+
 def check_episodes(root: Path, info: Info, tasks: list[str] | None, report: Report) -> list[Episode] | None:
     """meta/episodes/*/*.parquet, concatenated in path order like lerobot does."""
     paths = sorted((root / "meta/episodes").glob("*/*.parquet"))
@@ -363,6 +380,10 @@ def check_episodes(root: Path, info: Info, tasks: list[str] | None, report: Repo
         missing = [name for name in needed if name not in names]
         if missing:
             report.fail(path, f"missing columns {', '.join(missing)}")
+            return None
+        broken = _unusable_columns(table, needed)
+        if broken:
+            report.fail(path, broken)
             return None
         cols = {name: table.column(name).to_pylist() for name in needed}
         stats_cols = {name: table.column(name).to_pylist() for name in table.column_names if name.startswith("stats/")}
