@@ -888,6 +888,26 @@ def record_times(topic: str, duration_s: float, seed: int = 0, start_ns: int = D
     return start_ns + rel[rel < duration_ns]
 
 
+@dataclass(frozen=True)
+class Faults:
+    """Per-frame faults real recordings have, for the converter's fault tests."""
+
+    corrupt_frames: dict[str, tuple[int, ...]] = field(default_factory=dict)  # camera -> garbage JPEGs
+    gaps: dict[str, tuple[float, float]] = field(default_factory=dict)  # topic -> (t0, t1) s with no messages
+    duplicate_frames: dict[str, tuple[int, ...]] = field(default_factory=dict)  # camera -> recorded twice
+
+
+def _apply_time_faults(topic: str, times: np.ndarray, start_ns: int, faults: Faults) -> np.ndarray:
+    if topic in faults.gaps:
+        t0, t1 = faults.gaps[topic]
+        rel = (times - start_ns) / 1e9
+        times = times[(rel < t0) | (rel >= t1)]
+    camera = next((c for c, t in CAMERA_TOPICS.items() if t == topic), None)
+    for k in sorted(faults.duplicate_frames.get(camera, ()), reverse=True):
+        times = np.insert(times, k + 1, times[k])  # message k+1 has message k's time
+    return times
+
+
 @dataclass
 class BagSummary:
     """What ``write_kuavo_bag`` wrote."""
@@ -950,6 +970,7 @@ def _camera_stream(
     size: tuple[int, int],
     seed: int,
     depth: bool,
+    corrupt: frozenset[int] = frozenset(),
 ) -> _Stream:
     """Colour (JPEG) or depth (PNG) images of one camera; ``make`` is called block after block."""
     width, height = size
@@ -960,6 +981,8 @@ def _camera_stream(
     encoder: list[_JpegEncoder | _PngEncoder] = []  # created on first use, then reused
 
     def image(k: int) -> bytes:
+        if k in corrupt:  # a JPEG start marker, then garbage: no decoder makes a picture of it
+            return b"\xff\xd8\xff\xe0" + bytes(np.random.default_rng(k).integers(0, 256, 200, dtype=np.uint8))
         if depth:
             return DEPTH_CONFIG_HEADER + encoder[0].encode(expected_depth_mm(camera_index, k, width, height))
         return encoder[0].encode(frame_yuv(camera_index, k, width, height, seed))
@@ -1076,6 +1099,7 @@ def write_kuavo_bag(
     compression: str | None = None,
     chunk_threshold: int = DEFAULT_CHUNK_THRESHOLD,
     start_ns: int = DEFAULT_START_NS,
+    faults: Faults | None = None,
 ) -> BagSummary:
     """Write a sample Kuavo bag of ``duration_s`` seconds to ``path`` (must not exist).
 
@@ -1089,6 +1113,7 @@ def write_kuavo_bag(
         compression: None, 'lz4' or 'bz2' chunk compression.
         chunk_threshold: uncompressed chunk size in bytes.
         start_ns: record time of the first message.
+        faults: corrupt images, gaps, duplicated stamps to inject (see ``Faults``).
     """
     started = time.perf_counter()
     path = Path(path)
@@ -1104,15 +1129,18 @@ def write_kuavo_bag(
     if start_ns < LATENCY_NS or start_ns + duration_s * 1e9 >= 2**32 * 10**9:
         raise ValueError(f"start_ns {start_ns} out of the range of ROS time (uint32 seconds)")
 
+    faults = faults or Faults()
+
     def times(topic: str) -> np.ndarray:
-        return record_times(topic, duration_s, seed, start_ns)
+        return _apply_time_faults(topic, record_times(topic, duration_s, seed, start_ns), start_ns, faults)
 
     streams = [_numeric_stream(topic, times(topic), start_ns) for topic in _RECORDS]
     for index, camera in enumerate(CAMERAS):
         if camera not in cameras:
             continue
         topic = CAMERA_TOPICS[camera]
-        streams.append(_camera_stream(topic, times(topic), index, (width, height), seed, False))
+        corrupt = frozenset(faults.corrupt_frames.get(camera, ()))
+        streams.append(_camera_stream(topic, times(topic), index, (width, height), seed, False, corrupt))
         if depth:
             topic = DEPTH_TOPICS[camera]
             streams.append(_camera_stream(topic, times(topic), index, (width, height), seed, True))

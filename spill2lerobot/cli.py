@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import signal
 import sys
@@ -62,12 +63,7 @@ def stage1(
     from spill2lerobot.spill.stage1 import run_stage1
 
     profile = load_profile(config, overrides)
-    results = run_stage1(list(bags), spill, profile, restart=restart, jobs=jobs, progress=_echo)
-    for r in results:
-        _echo(
-            f"{r.entry.name}: {r.frames} frames in {r.chunks_total} chunks "
-            f"({r.chunks_this_run} written now, {r.seconds:.1f} s, {r.bytes_read / 1e6:.1f} MB read)"
-        )
+    run_stage1(list(bags), spill, profile, restart=restart, jobs=jobs, progress=_echo)
 
 
 @cli.command(epilog="Example:\n\n  spill2lerobot merge /data/spill /data/lerobot/kuavo_pick --episodes chunk")
@@ -165,6 +161,29 @@ def status(spill: Path) -> None:
     click.echo(f"{done}/{len(statuses)} bags finished" + ("; run merge" if done == len(statuses) else ""))
 
 
+def _register_tools() -> None:
+    from spill2lerobot.validate import validate_command
+
+    cli.add_command(validate_command)
+
+
+_register_tools()
+
+
+def _disk_error(exc: OSError) -> None:
+    """Disk full or not writable: what was complete is kept (atomic writes); say how to go on."""
+    where = exc.filename or "the output"
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        click.echo(
+            f"error: disk full while writing {where}; free some space and run the same command to resume", err=True
+        )
+        sys.exit(4)
+    if exc.errno in (errno.EACCES, errno.EROFS, errno.EPERM):
+        click.echo(f"error: cannot write {where} ({exc.strerror}); choose a writable folder", err=True)
+        sys.exit(4)
+    raise exc
+
+
 def _stopped(code: int) -> None:
     from spill2lerobot.spill.stage1 import POSITION
 
@@ -184,6 +203,8 @@ def main() -> None:
         _stopped(130)
     except Stopped:
         _stopped(143)
+    except OSError as exc:
+        _disk_error(exc)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)

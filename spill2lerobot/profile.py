@@ -68,10 +68,22 @@ class VideoOptions:
 
 
 @dataclass
+class FaultOptions:
+    # An image or message that cannot be decoded: reuse the previous good one of that camera or
+    # topic within the chunk (a chunk starting with bad images gets mid-grey frames), or stop.
+    on_bad_frame: Literal["repeat", "error"] = "repeat"
+    # A topic whose message nearest to a frame is farther than this from the frame's time has
+    # a gap there (a camera that stopped, a dropped stream): counted, or an error.
+    max_skew_ms: int = 100
+    on_gap: Literal["keep", "error"] = "keep"
+
+
+@dataclass
 class Profile:
     rosbag: RosbagOptions = field(default_factory=RosbagOptions)
     dataset: DatasetOptions = field(default_factory=DatasetOptions)
     video: VideoOptions = field(default_factory=VideoOptions)
+    faults: FaultOptions = field(default_factory=FaultOptions)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -62,7 +62,7 @@ def test_convert_killed_20_times_gives_the_uninterrupted_dataset(bags, tmp_path)
     while kills["merge"] < 8 and not out.exists():
         # Kill at a random moment of merge's file writes.
         proc = _spawn("convert", *inputs, str(out), *OPTIONS)
-        if _kill_after(proc, rng.uniform(0.0, 0.4), when_exists=partial):
+        if _kill_after(proc, rng.uniform(0.0, 0.15), when_exists=partial):
             kills["merge"] += 1
         else:
             _finish(proc)

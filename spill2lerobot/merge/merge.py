@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from spill2lerobot.profile import Profile, _build
 from spill2lerobot.spill import journal
 from spill2lerobot.spill.journal import BagEntry
 from spill2lerobot.spill.layout import SpillLayout
+from spill2lerobot.spill.report import bag_report
 from spill2lerobot.spill.video import EncoderSettings
 from spill2lerobot.stats import aggregate, to_jsonable
 
@@ -178,8 +178,7 @@ def _write_episodes_table(episodes: list[Episode], stats: list[dict], profile: P
 def _conversion_report(layout: SpillLayout, bags: list[BagEntry], episodes: list[Episode]) -> dict:
     per_bag = []
     for bag in bags:
-        path = layout.report(bag.id)
-        report = json.loads(path.read_text()) if path.exists() else {"bag": bag.path}
+        report = bag_report(layout, bag)
         report["episodes"] = [ep.index for ep in episodes if ep.bag.id == bag.id]
         per_bag.append(report)
     return {"bags": per_bag}

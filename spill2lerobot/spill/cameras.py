@@ -13,6 +13,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import av
 import numpy as np
 
 from spill2lerobot.spill.video import (
@@ -33,6 +34,7 @@ class FrameJob:
     in_bag_sample: bool  # the frame is one lerobot samples for the bag-episode's image stats
     in_chunk_sample: bool  # ... for the chunk-episode's image stats
     describe: str  # "bag.bag, /topic at t=..." for error messages
+    repeat_bad: bool  # on_bad_frame: repeat (else an undecodable image is an error)
 
 
 @dataclass
@@ -52,6 +54,16 @@ class SegmentResult:
     bag_counts: np.ndarray = field(default_factory=lambda: np.zeros((3, 256), dtype=np.int64))
     chunk_samples: int = 0
     chunk_counts: np.ndarray = field(default_factory=lambda: np.zeros((3, 256), dtype=np.int64))
+    bad_frames: int = 0  # undecodable images replaced by the previous good one
+    filled_frames: int = 0  # ... of which had no good one before them in the chunk (mid-grey)
+
+
+class BadImage(ValueError):
+    """An undecodable image with on_bad_frame=error."""
+
+
+def grey_frame(settings: EncoderSettings) -> av.VideoFrame:
+    return av.VideoFrame.from_ndarray(np.full((settings.height, settings.width, 3), 128, np.uint8), format="rgb24")
 
 
 class CameraFailed(Exception):
@@ -65,6 +77,7 @@ class CameraWorker:
         self._jobs: queue.Queue = queue.Queue(maxsize=QUEUE_FRAMES)
         self._results: queue.Queue = queue.Queue()
         self._error: BaseException | None = None
+        self._last_good = None
         self._thread = threading.Thread(target=self._run, name=f"camera-{name}", daemon=True)
         self._thread.start()
 
@@ -119,6 +132,7 @@ class CameraWorker:
                     return
                 if isinstance(job, StartSegment):
                     writer, result = SegmentWriter(job.path, self._settings), SegmentResult(0)
+                    self._last_good = None  # repeat only within a chunk: resumed runs see the same
                 elif isinstance(job, EndSegment):
                     result.frames = writer.close()
                     self._results.put(result)
@@ -133,8 +147,16 @@ class CameraWorker:
     def _encode(self, job: FrameJob, decoder: JpegDecoder, writer: SegmentWriter, result: SegmentResult) -> None:
         try:
             frame = decoder.decode(job.image)
-        except (ValueError, OSError) as exc:
-            raise ValueError(f"{job.describe}: cannot decode image ({exc})") from None
+            self._last_good = frame
+        except (ValueError, OSError, av.FFmpegError) as exc:
+            if not job.repeat_bad:
+                message = f"{job.describe}: cannot decode image ({exc}); set faults.on_bad_frame=repeat to go on"
+                raise BadImage(message) from None
+            result.bad_frames += 1
+            frame = self._last_good
+            if frame is None:  # no good picture yet in this chunk: mid-grey, counted
+                result.filled_frames += 1
+                frame = grey_frame(self._settings)
         if job.in_bag_sample or job.in_chunk_sample:
             counts = channel_value_counts(to_rgb(frame, self._settings))
             if job.in_bag_sample:

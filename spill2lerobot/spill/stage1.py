@@ -38,6 +38,7 @@ from spill2lerobot.spill.cameras import (
 )
 from spill2lerobot.spill.journal import BagEntry, BagPlan
 from spill2lerobot.spill.layout import SpillLayout
+from spill2lerobot.spill.report import bag_report, summary_line
 from spill2lerobot.spill.video import EncoderSettings
 from spill2lerobot.stats import sample_indices
 
@@ -133,6 +134,8 @@ def make_plan(bag: Ros1Bag, profile: Profile, roles: kuavo.TopicRoles) -> tuple[
 
 def check_topics(bag: Ros1Bag, roles: kuavo.TopicRoles) -> None:
     topics = bag.topics()
+    if not any(info.count for info in topics.values()):
+        raise UserError(f"{bag.path}: the bag holds no messages; record it again or leave it out")
     for topic in roles.all:
         if topic not in topics or topics[topic].count == 0:
             have = ", ".join(sorted(topics)) or "none"
@@ -172,6 +175,8 @@ class ChunkSpiller:
         self._bag_samples = set(sample_indices(plan.frames).tolist())
         self._chunk_samples: set[int] = set()
         self._pending: deque[dict] = deque()  # chunks sent, waiting for their segments
+        self._pending_faults: deque[dict] = deque()
+        self._faults = profile.faults
         self._ready: dict[str, deque[SegmentResult]] = {name: deque() for name in self._workers}
         self._rows: list[tuple[int, int, list[int]]] = []  # frame index, target time, source times
         self._states: list[np.ndarray] = []
@@ -185,11 +190,15 @@ class ChunkSpiller:
         chunk, offset = divmod(frame.index, plan.chunk_size)
         if offset == 0:
             self._start_chunk(chunk)
-        msgs = {
-            topic: self._typestore.deserialize_ros1(frame.picks[topic].payload, self._msgtypes[topic])
-            for topic in self._roles.lowdim
-        }
-        state, action = kuavo.state_and_action(self._profile, self._roles, msgs)
+        self._count_gaps(frame)
+        msgs = {topic: self._message(topic, frame.picks[topic]) for topic in self._roles.lowdim}
+        try:
+            state, action = kuavo.state_and_action(self._profile, self._roles, msgs)
+        except (IndexError, ValueError, AttributeError, TypeError) as exc:
+            raise UserError(
+                f"{self._entry.path}: frame at {frame.target_ns} ns: messages do not fit the profile ({exc}); "
+                "check the profile against the bag with `spill2lerobot inspect`"
+            ) from None
         self._states.append(state)
         self._actions.append(action)
         # Keep only what the shard needs: holding the picks would keep every JPEG of the chunk.
@@ -202,6 +211,7 @@ class ChunkSpiller:
                     in_bag_sample=frame.index in self._bag_samples,
                     in_chunk_sample=offset in self._chunk_samples,
                     describe=f"{self._entry.path}: {cam.topic} message at {pick.time_ns} ns",
+                    repeat_bad=self._faults.on_bad_frame == "repeat",
                 )
             )
         if offset + 1 == plan.chunk_frames(chunk):
@@ -213,7 +223,47 @@ class ChunkSpiller:
         for worker in self._workers.values():
             worker.stop()
 
+    def _message(self, topic: str, pick) -> object:
+        """Deserialize a pick; an undecodable one follows faults.on_bad_frame."""
+        try:
+            msg = self._typestore.deserialize_ros1(pick.payload, self._msgtypes[topic])
+        except Exception as exc:  # rosbags raises many types for damaged bytes
+            previous = self._last_good.get(topic)
+            where = f"{self._entry.path}: {topic} message at {pick.time_ns} ns cannot be decoded ({type(exc).__name__})"
+            if self._faults.on_bad_frame == "error":
+                raise UserError(f"{where}; set faults.on_bad_frame=repeat to go on") from None
+            if previous is None:
+                raise UserError(f"{where} and no good one precedes it in its chunk; the bag is damaged there") from None
+            self._faults_count("bad_messages", topic)
+            return previous
+        self._last_good[topic] = msg
+        return msg
+
+    def _count_gaps(self, frame: AlignedFrame) -> None:
+        """Picks far from the frame time (a stream with a gap), and picks reused from the
+        previous frame (a stream slower than the timeline or stopped)."""
+        max_skew = self._faults.max_skew_ms * 1_000_000
+        for topic, pick in frame.picks.items():
+            if abs(pick.time_ns - frame.target_ns) > max_skew:
+                if self._faults.on_gap == "error":
+                    raise UserError(
+                        f"{self._entry.path}: {topic} has no message within {self._faults.max_skew_ms} ms of "
+                        f"the frame at {frame.target_ns} ns; raise faults.max_skew_ms or set faults.on_gap=keep"
+                    )
+                self._faults_count("gap_frames", topic)
+            if self._previous_picks.get(topic) == pick.time_ns:
+                self._faults_count("repeated_picks", topic)
+            self._previous_picks[topic] = pick.time_ns
+
+    def _faults_count(self, kind: str, topic: str) -> None:
+        counts = self._chunk_faults.setdefault(kind, {})
+        counts[topic] = counts.get(topic, 0) + 1
+
     def _start_chunk(self, chunk: int) -> None:
+        # Fault bookkeeping restarts with each chunk so that a resumed run counts the same.
+        self._last_good: dict[str, object] = {}
+        self._previous_picks: dict[str, int] = {}
+        self._chunk_faults: dict[str, dict[str, int]] = {}
         self._chunk_samples = set(sample_indices(self._plan.chunk_frames(chunk)).tolist())
         self._rows, self._states, self._actions = [], [], []
         for name, worker in self._workers.items():
@@ -233,6 +283,7 @@ class ChunkSpiller:
                 "resume_ns": resume_point(last),
             }
         )
+        self._pending_faults.append(self._chunk_faults)
         self._collect(block=False)
 
     def finish(self) -> None:
@@ -250,9 +301,9 @@ class ChunkSpiller:
             if not all(self._ready.values()):
                 return  # some camera is still encoding the oldest pending chunk
             results = {name: ready.popleft() for name, ready in self._ready.items()}
-            self._journal_chunk(self._pending.popleft(), results)
+            self._journal_chunk(self._pending.popleft(), results, self._pending_faults.popleft())
 
-    def _journal_chunk(self, entry: dict, results: dict[str, SegmentResult]) -> None:
+    def _journal_chunk(self, entry: dict, results: dict[str, SegmentResult], faults: dict) -> None:
         chunk, frames = entry["chunk"], entry["frames"]
         cameras = {
             name: {
@@ -261,11 +312,14 @@ class ChunkSpiller:
                 "bag_counts": result.bag_counts.tolist(),
                 "chunk_samples": result.chunk_samples,
                 "chunk_counts": result.chunk_counts.tolist(),
+                "bad_frames": result.bad_frames,
+                "filled_frames": result.filled_frames,
             }
             for name, result in results.items()
         }
         write_json_atomic(
-            self._layout.chunk_stats(self._entry.id, chunk), {"chunk": chunk, "frames": frames, "cameras": cameras}
+            self._layout.chunk_stats(self._entry.id, chunk),
+            {"chunk": chunk, "frames": frames, "cameras": cameras, "faults": faults},
         )
         journal.append_journal(self._layout, self._entry.id, entry)
         self.chunks_written += 1
@@ -362,6 +416,8 @@ def spill_bag(layout: SpillLayout, entry: BagEntry, profile: Profile, progress: 
             _stream(bag, roles, aligner, spiller, plan, start_ns)
             spiller.finish()
         except CameraFailed as exc:
+            if isinstance(exc.__cause__, OSError) and not isinstance(exc.__cause__, ValueError):
+                raise exc.__cause__ from None  # a disk error, reported by the CLI
             raise UserError(str(exc)) from None
         except BagError as exc:
             raise UserError(str(exc)) from None
@@ -449,6 +505,13 @@ def run_stage1(
                     raise
                 progress(f"error: {exc}")
                 outcomes.append(BagFailure(entry, str(exc)))
+    for outcome in outcomes:
+        if isinstance(outcome, BagResult):
+            r = outcome
+            progress(
+                f"{r.entry.name}: {r.frames} frames in {r.chunks_total} chunks ({r.chunks_this_run} written now, "
+                f"{r.seconds:.1f} s, {r.bytes_read / 1e6:.1f} MB read); {summary_line(bag_report(layout, r.entry))}"
+            )
     failures = [o for o in outcomes if isinstance(o, BagFailure)]
     if failures:
         if len(entries) == 1:

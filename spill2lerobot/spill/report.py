@@ -1,0 +1,39 @@
+"""The per-bag conversion report: what was recovered and every fault counted, from the spill."""
+
+from __future__ import annotations
+
+import json
+
+from spill2lerobot.spill import journal
+from spill2lerobot.spill.journal import BagEntry
+from spill2lerobot.spill.layout import SpillLayout
+
+
+def bag_report(layout: SpillLayout, bag: BagEntry) -> dict:
+    """report.json of the bag plus fault counts summed over its finished chunks."""
+    path = layout.report(bag.id)
+    report = json.loads(path.read_text()) if path.exists() else {"bag": bag.path}
+    faults: dict[str, dict[str, int]] = {}
+    for entry in journal.read_journal(layout, bag.id):
+        stats = json.loads(layout.chunk_stats(bag.id, entry["chunk"]).read_text())
+        for kind, counts in stats.get("faults", {}).items():
+            for topic, count in counts.items():
+                faults.setdefault(kind, {})[topic] = faults.get(kind, {}).get(topic, 0) + count
+        for camera, cam in stats["cameras"].items():
+            for kind in ("bad_frames", "filled_frames"):
+                if cam.get(kind):
+                    faults.setdefault(f"{kind[:-7]}_images", {})[camera] = (
+                        faults.get(f"{kind[:-7]}_images", {}).get(camera, 0) + cam[kind]
+                    )
+    report["faults"] = faults
+    return report
+
+
+def summary_line(report: dict) -> str:
+    """One terminal line: 'faults: 3 bad images (head_cam_h 3); 12 gap frames (/leju_claw_state 12)'."""
+    parts = []
+    for kind, counts in sorted(report.get("faults", {}).items()):
+        total = sum(counts.values())
+        detail = ", ".join(f"{name} {count}" for name, count in sorted(counts.items()))
+        parts.append(f"{total} {kind.replace('_', ' ')} ({detail})")
+    return "faults: " + ("; ".join(parts) if parts else "none")
