@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""The floor of a conversion: decode exactly the JPEGs the dataset uses and encode them with the
-same settings, one thread per camera, nothing else. Which JPEGs: the same alignment as stage 1,
-run first and not timed. Prints one JSON line: {"wall": s, "cpu": s, "frames": n}.
+"""The floor of a conversion: decode exactly the JPEGs the dataset uses, make the dataset's RGB
+picture, and encode it with the same settings, one thread per camera, nothing else. Which JPEGs:
+the same alignment as stage 1, run first and not timed. Prints one JSON line: {"wall": s, "cpu": s, "frames": n}.
 
     .venv/bin/python scripts/bench_floor.py BAG OUT_DIR [--set KEY=VALUE ...]
 """
@@ -20,7 +20,7 @@ from spill2lerobot.align import StreamingAligner
 from spill2lerobot.bag.ros1 import Ros1Bag
 from spill2lerobot.profile import load_profile
 from spill2lerobot.spill.stage1 import _image_bytes, make_plan
-from spill2lerobot.spill.video import EncoderSettings, JpegDecoder, SegmentWriter, to_encoder_frame
+from spill2lerobot.spill.video import EncoderSettings, JpegDecoder, SegmentWriter, to_encoder_frame, to_rgb_frame
 
 
 def selected_jpegs(bag_path: Path, profile) -> dict[str, list[bytes]]:
@@ -46,7 +46,7 @@ def encode_camera(jpegs: list[bytes], path: Path, settings: EncoderSettings) -> 
     decoder = JpegDecoder()
     writer = SegmentWriter(path, settings)
     for data in jpegs:
-        writer.write(to_encoder_frame(decoder.decode(data), settings))
+        writer.write(to_encoder_frame(to_rgb_frame(decoder.decode(data), settings), settings))
     writer.close()
 
 

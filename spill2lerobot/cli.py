@@ -162,8 +162,10 @@ def status(spill: Path) -> None:
 
 
 def _register_tools() -> None:
+    from spill2lerobot.inspect_bag import inspect_command
     from spill2lerobot.validate import validate_command
 
+    cli.add_command(inspect_command)
     cli.add_command(validate_command)
 
 

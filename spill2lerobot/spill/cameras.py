@@ -21,7 +21,7 @@ from spill2lerobot.spill.video import (
     JpegDecoder,
     SegmentWriter,
     to_encoder_frame,
-    to_rgb,
+    to_rgb_frame,
 )
 from spill2lerobot.stats import channel_value_counts
 
@@ -146,23 +146,24 @@ class CameraWorker:
 
     def _encode(self, job: FrameJob, decoder: JpegDecoder, writer: SegmentWriter, result: SegmentResult) -> None:
         try:
-            frame = decoder.decode(job.image)
-            self._last_good = frame
+            rgb = to_rgb_frame(decoder.decode(job.image), self._settings)
         except (ValueError, OSError, av.FFmpegError) as exc:
             if not job.repeat_bad:
                 message = f"{job.describe}: cannot decode image ({exc}); set faults.on_bad_frame=repeat to go on"
                 raise BadImage(message) from None
             result.bad_frames += 1
-            frame = self._last_good
-            if frame is None:  # no good picture yet in this chunk: mid-grey, counted
+            rgb = self._last_good
+            if rgb is None:  # no good picture yet in this chunk: mid-grey, counted
                 result.filled_frames += 1
-                frame = grey_frame(self._settings)
+                rgb = grey_frame(self._settings)
+        else:
+            self._last_good = rgb
         if job.in_bag_sample or job.in_chunk_sample:
-            counts = channel_value_counts(to_rgb(frame, self._settings))
+            counts = channel_value_counts(rgb.to_ndarray())
             if job.in_bag_sample:
                 result.bag_counts += counts
                 result.bag_samples += 1
             if job.in_chunk_sample:
                 result.chunk_counts += counts
                 result.chunk_samples += 1
-        writer.write(to_encoder_frame(frame, self._settings))
+        writer.write(to_encoder_frame(rgb, self._settings))

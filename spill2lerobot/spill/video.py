@@ -104,18 +104,20 @@ class JpegDecoder:
         return frames[0]
 
 
-def to_encoder_frame(frame: av.VideoFrame, settings: EncoderSettings) -> av.VideoFrame:
-    """Resize (bilinear, like the original's cv2.resize) and convert to the encoder's format."""
-    return frame.reformat(
-        width=settings.width, height=settings.height, format=settings.pix_fmt, interpolation="BILINEAR"
-    )
+def to_rgb_frame(frame: av.VideoFrame, settings: EncoderSettings) -> av.VideoFrame:
+    """The dataset's RGB picture of a decoded image: resized bilinearly, like the original's
+    cv2.resize. Statistics are computed on it, and it is what gets encoded."""
+    return frame.reformat(width=settings.width, height=settings.height, format="rgb24", interpolation="BILINEAR")
+
+
+def to_encoder_frame(rgb_frame: av.VideoFrame, settings: EncoderSettings) -> av.VideoFrame:
+    """RGB -> the encoder's pixel format, as lerobot's writer converts the RGB frames it is given
+    (so our video is the one lerobot would write for the same pictures)."""
+    return rgb_frame.reformat(format=settings.pix_fmt)
 
 
 def to_rgb(frame: av.VideoFrame, settings: EncoderSettings) -> np.ndarray:
-    """The RGB picture the dataset stores for this source frame (used for statistics)."""
-    return frame.reformat(
-        width=settings.width, height=settings.height, format="rgb24", interpolation="BILINEAR"
-    ).to_ndarray()
+    return to_rgb_frame(frame, settings).to_ndarray()
 
 
 class SegmentWriter:
