@@ -11,7 +11,7 @@ import time
 from compare import assert_same_dataset
 from conftest import run_cli
 
-OPTIONS = ["--set", "dataset.resize.width=320", "--set", "dataset.resize.height=240", "--set", "rosbag.chunk_size=20"]
+OPTIONS = ["--set", "dataset.resize.width=320", "--set", "dataset.resize.height=240", "--set", "rosbag.chunk_size=10"]
 
 
 def _spawn(*args: str) -> subprocess.Popen:
@@ -38,6 +38,19 @@ def _kill_after(proc: subprocess.Popen, delay: float, when_exists=None, stop_at=
     return True
 
 
+def _journal_lines(spill) -> int:
+    return sum(path.read_text().count("\n") for path in spill.glob("bags/*/journal.jsonl"))
+
+
+def _kill_after_progress(proc: subprocess.Popen, spill, delay: float, stop_at) -> bool:
+    """SIGKILL ``proc`` ``delay`` s after stage 1 journals one more chunk (so every run makes
+    progress, and the kill lands while the next chunk is being encoded), or as merge starts."""
+    before = _journal_lines(spill)
+    while proc.poll() is None and _journal_lines(spill) == before and not stop_at.exists():
+        time.sleep(0.005)
+    return _kill_after(proc, 0 if stop_at.exists() else delay, stop_at=stop_at)
+
+
 def _finish(proc: subprocess.Popen) -> None:
     _, stderr = proc.communicate(timeout=600)
     assert proc.returncode == 0, stderr.decode()[-2000:]
@@ -55,7 +68,7 @@ def test_convert_killed_20_times_gives_the_uninterrupted_dataset(bags, tmp_path)
     while kills["stage1"] < 14 and not partial.exists() and not out.exists():
         # Short runs: each resumes stage 1 and is killed a little further on (or as merge starts).
         proc = _spawn("convert", *inputs, str(out), *OPTIONS)
-        if _kill_after(proc, rng.uniform(0.3, 2.5), stop_at=partial):
+        if _kill_after_progress(proc, out.with_name("out.spill"), rng.uniform(0.0, 0.4), stop_at=partial):
             kills["merge" if partial.exists() else "stage1"] += 1
         else:
             _finish(proc)
@@ -68,6 +81,7 @@ def test_convert_killed_20_times_gives_the_uninterrupted_dataset(bags, tmp_path)
             _finish(proc)
     if not out.exists():
         _finish(_spawn("convert", *inputs, str(out), *OPTIONS))
+    print("kills:", kills)
     assert kills["stage1"] >= 10 and kills["merge"] >= 3 and sum(kills.values()) >= 20, kills
     assert_same_dataset(reference, out)
     assert not out.with_name("out.spill").exists()

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import av
 import numpy as np
+from av.video.frame import PictureType
 
 from spill2lerobot.fsutil import commit, release_freed_memory, tmp_path
 from spill2lerobot.profile import Profile
@@ -137,6 +138,9 @@ class SegmentWriter:
         self.frames = 0
 
     def write(self, frame: av.VideoFrame) -> None:
+        # A decoded JPEG is marked as an I picture and the encoder would honour that, making
+        # every frame a keyframe; let the GOP setting (g) decide, as for lerobot's own frames.
+        frame.pict_type = PictureType.NONE
         frame.pts = self.frames
         frame.time_base = Fraction(1, self._settings.fps)
         self._container.mux(self._stream.encode(frame))
