@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+from rosbags.typesys import TypesysError
 
 from spill2lerobot import kuavo
 from spill2lerobot.align import AlignedFrame, StreamingAligner, resume_point, target_times
@@ -390,48 +391,66 @@ def spill_bag(layout: SpillLayout, entry: BagEntry, profile: Profile, progress: 
     except BagError as exc:
         raise UserError(str(exc)) from None
     with bag:
-        if bag.recovery is not None:  # unindexed (.bag.active) or cut off: read what is complete
-            progress(f"{entry.name}: {bag.recovery}")
-        roles = kuavo.resolve_topics(profile, bag.topics())
-        check_topics(bag, roles)
-        plan, targets = make_plan(bag, profile, roles)
-        saved = journal.read_plan(layout, entry.id)
-        if saved is None:
-            journal.write_plan(layout, entry.id, plan)
-        elif saved != plan:
-            raise UserError(f"{entry.path}: the spill's plan for this bag differs; add --restart to start over")
-        report = {"bag": entry.path, "frames": plan.frames, "recovery": str(bag.recovery) if bag.recovery else None}
-        write_json_atomic(layout.report(entry.id), report)
-        done = journal.read_journal(layout, entry.id)
-        journal.rewrite_journal(layout, entry.id, done)
-        clear_unfinished(layout, entry.id, len(done))
-        if len(done) == plan.chunks:
-            return BagResult(entry, plan.frames, len(done), plan.chunks, 0, bag.bytes_read, time.monotonic() - started)
-        first_chunk = len(done)
-        POSITION.chunk, POSITION.chunks = first_chunk + 1, plan.chunks
-        start_ns = done[-1]["resume_ns"] if done else 0
-        aligner = StreamingAligner(targets, list(roles.all), first_target=first_chunk * plan.chunk_size)
-        spiller = ChunkSpiller(layout, entry, plan, profile, roles, bag, progress)
         try:
-            _stream(bag, roles, aligner, spiller, plan, start_ns)
-            spiller.finish()
-        except CameraFailed as exc:
-            if isinstance(exc.__cause__, OSError) and not isinstance(exc.__cause__, ValueError):
-                raise exc.__cause__ from None  # a disk error, reported by the CLI
+            return _spill_open_bag(bag, layout, entry, profile, progress, started)
+        except BagError as exc:  # damage found while reading (index records, chunks)
             raise UserError(str(exc)) from None
-        except BagError as exc:
-            raise UserError(str(exc)) from None
-        finally:
-            spiller.close()
-        return BagResult(
-            entry,
-            plan.frames,
-            len(done) + spiller.chunks_written,
-            plan.chunks,
-            spiller.chunks_written,
-            bag.bytes_read,
-            time.monotonic() - started,
-        )
+
+
+def _typestore(bag: Ros1Bag):
+    try:
+        return bag.typestore()
+    except TypesysError as exc:
+        first = str(exc).splitlines()[0][:120]
+        raise UserError(
+            f"{bag.path}: the message definitions stored in the bag cannot be parsed ({first}); the bag is damaged"
+        ) from None
+
+
+def _spill_open_bag(
+    bag: Ros1Bag, layout: SpillLayout, entry: BagEntry, profile: Profile, progress: ProgressFn, started: float
+) -> BagResult:
+    if bag.recovery is not None:  # unindexed (.bag.active) or cut off: read what is complete
+        progress(f"{entry.name}: {bag.recovery}")
+    roles = kuavo.resolve_topics(profile, bag.topics())
+    check_topics(bag, roles)
+    _typestore(bag)
+    plan, targets = make_plan(bag, profile, roles)
+    saved = journal.read_plan(layout, entry.id)
+    if saved is None:
+        journal.write_plan(layout, entry.id, plan)
+    elif saved != plan:
+        raise UserError(f"{entry.path}: the spill's plan for this bag differs; add --restart to start over")
+    report = {"bag": entry.path, "frames": plan.frames, "recovery": str(bag.recovery) if bag.recovery else None}
+    write_json_atomic(layout.report(entry.id), report)
+    done = journal.read_journal(layout, entry.id)
+    journal.rewrite_journal(layout, entry.id, done)
+    clear_unfinished(layout, entry.id, len(done))
+    if len(done) == plan.chunks:
+        return BagResult(entry, plan.frames, len(done), plan.chunks, 0, bag.bytes_read, time.monotonic() - started)
+    first_chunk = len(done)
+    POSITION.chunk, POSITION.chunks = first_chunk + 1, plan.chunks
+    start_ns = done[-1]["resume_ns"] if done else 0
+    aligner = StreamingAligner(targets, list(roles.all), first_target=first_chunk * plan.chunk_size)
+    spiller = ChunkSpiller(layout, entry, plan, profile, roles, bag, progress)
+    try:
+        _stream(bag, roles, aligner, spiller, plan, start_ns)
+        spiller.finish()
+    except CameraFailed as exc:
+        if isinstance(exc.__cause__, OSError) and not isinstance(exc.__cause__, ValueError):
+            raise exc.__cause__ from None  # a disk error, reported by the CLI
+        raise UserError(str(exc)) from None
+    finally:
+        spiller.close()
+    return BagResult(
+        entry,
+        plan.frames,
+        len(done) + spiller.chunks_written,
+        plan.chunks,
+        spiller.chunks_written,
+        bag.bytes_read,
+        time.monotonic() - started,
+    )
 
 
 def _stream(

@@ -8,7 +8,6 @@ segment, frame k of a segment at pts k in units of 1/fps.
 from __future__ import annotations
 
 import contextlib
-import gc
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -157,7 +156,6 @@ class SegmentWriter:
         # Drop the encoder now, not at some later garbage collection: the next segment's
         # encoder would otherwise be allocated while this one still holds its buffers.
         self._stream = self._container = None
-        gc.collect()
         release_freed_memory()
 
     def abort(self) -> None:
