@@ -6,9 +6,10 @@ import json
 
 import numpy as np
 import pyarrow.parquet as pq
+import pytest
 from compare import assert_same_dataset
 from conftest import run_cli
-from gen_kuavo_bag import write_truncated_copy, write_unindexed_copy
+from gen_kuavo_bag import write_kuavo_bag, write_truncated_copy, write_unindexed_copy
 
 OPTIONS = ["--set", "dataset.resize.width=320", "--set", "dataset.resize.height=240", "--set", "rosbag.chunk_size=40"]
 
@@ -41,3 +42,14 @@ def test_truncated_bag_keeps_every_complete_chunk(bags, tmp_path):
             np.stack(ours.column(column).to_numpy(zero_copy_only=False)[: kept - 3]),
             np.stack(theirs.column(column).to_numpy(zero_copy_only=False)[: kept - 3]),
         )
+
+
+@pytest.mark.parametrize("compression", ["lz4", "bz2"])
+def test_compressed_chunks_give_the_same_dataset(compression, tmp_path):
+    plain, packed = tmp_path / "plain.bag", tmp_path / f"{compression}.bag"
+    write_kuavo_bag(plain, 5.0, seed=3, width=160, height=120)
+    write_kuavo_bag(packed, 5.0, seed=3, width=160, height=120, compression=compression)
+    small = ["--set", "dataset.resize.width=160", "--set", "dataset.resize.height=120", "--set", "rosbag.chunk_size=20"]
+    run_cli("convert", str(plain), str(tmp_path / "a"), *small)
+    run_cli("convert", str(packed), str(tmp_path / "b"), *small)
+    assert_same_dataset(tmp_path / "a", tmp_path / "b", same_sources=False)
