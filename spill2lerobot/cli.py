@@ -25,7 +25,12 @@ def quiet_native_libraries() -> None:
     with contextlib.suppress(OSError, AttributeError):
         import ctypes
 
-        ctypes.CDLL("libc.so.6").mallopt(-8, 2)  # M_ARENA_MAX=2: encoder threads fragment less
+        libc = ctypes.CDLL("libc.so.6")
+        # Each chunk opens new video encoders. With glibc's defaults the heap of the previous
+        # ones is not reused well and the peak creeps up from chunk to chunk: fewer arenas, and
+        # a fixed mmap threshold (large buffers always mapped, returned to the OS when freed).
+        libc.mallopt(-8, 2)  # M_ARENA_MAX
+        libc.mallopt(-3, 128 * 1024)  # M_MMAP_THRESHOLD
 
 
 def _echo(message: str) -> None:
