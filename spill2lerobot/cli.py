@@ -31,6 +31,8 @@ def quiet_native_libraries() -> None:
         # a fixed mmap threshold (large buffers always mapped, returned to the OS when freed).
         libc.mallopt(-8, 2)  # M_ARENA_MAX
         libc.mallopt(-3, 128 * 1024)  # M_MMAP_THRESHOLD
+    # pyarrow's own allocator keeps freed memory for reuse; our tables are small and rare.
+    os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
 
 
 def _echo(message: str) -> None:
