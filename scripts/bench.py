@@ -10,7 +10,8 @@ lerobot's default, and libx264), in separate processes:
                 with the same settings, one thread per camera (timed part only)
 Prints wall and CPU seconds, CPU/wall, peak RSS of the process tree, output size and frames,
 and the ratios ours/lerobot and ours/floor. Then `--jobs 2` against `--jobs 1` on four 20 s
-bags (identical output, wall times). Figures are only comparable within one run.
+bags (identical output, wall times), and merge memory for ~200 episodes against 1. Figures are
+only comparable within one run.
 
     .venv/bin/python scripts/bench.py [--seconds 20 80] [--codecs libsvtav1 libx264] [--workdir DIR]
 """
@@ -105,6 +106,24 @@ def bench_jobs(workdir: Path) -> None:
         shutil.rmtree(workdir / f"jobs{jobs}", ignore_errors=True)
 
 
+def bench_merge_episodes(workdir: Path) -> None:
+    """Merge memory against episode count: the same spill (80 s bag, 4-frame chunks, x264) merged
+    as ~200 one-chunk episodes and as one episode."""
+    exe = str(Path(sys.executable).with_name("spill2lerobot"))
+    bag, spill = make_bag(workdir, 80), workdir / "merge-spill"
+    shutil.rmtree(spill, ignore_errors=True)
+    options = ["--set", "rosbag.chunk_size=4", "--set", "video.codec=libx264", "--set", "video.preset=ultrafast"]
+    measure([exe, "stage1", str(bag), str(spill), *options])
+    for mode in ("chunk", "bag"):
+        out = workdir / f"merge-{mode}"
+        shutil.rmtree(out, ignore_errors=True)
+        m = measure([exe, "merge", str(spill), str(out), "--episodes", mode])
+        episodes = json.loads((out / "meta/info.json").read_text())["total_episodes"]
+        print(f"merge --episodes {mode}: {episodes} episodes, {m.wall:.1f} s, peak RSS {m.peak_rss / 1e6:.0f} MB")
+        shutil.rmtree(out, ignore_errors=True)
+    shutil.rmtree(spill, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=int, nargs="+", default=[20, 80])
@@ -123,6 +142,7 @@ def main() -> None:
             print(f"{codec}: peak RSS of ours, {seconds} s bag / {shortest} s bag = {peak / peaks[shortest]:.3f}")
     if not args.no_jobs:
         bench_jobs(args.workdir)
+    bench_merge_episodes(args.workdir)
 
 
 if __name__ == "__main__":

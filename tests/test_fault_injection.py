@@ -90,19 +90,26 @@ def test_convert_killed_20_times_gives_the_uninterrupted_dataset(bags, tmp_path)
 def test_stage1_and_merge_killed_separately_give_the_uninterrupted_dataset(bags, tmp_path):
     inputs = [str(bags["a"]), str(bags["b"])]
     reference = tmp_path / "reference"
-    started = time.monotonic()
     run_cli("convert", *inputs, str(reference), *OPTIONS)
-    duration = time.monotonic() - started
 
     spill, out = tmp_path / "spill", tmp_path / "out"
     rng = random.Random(7)
-    for _ in range(6):
-        _kill_after(_spawn("stage1", *inputs, str(spill), *OPTIONS), rng.uniform(0.2, duration))
+    kills = {"stage1": 0, "merge": 0}
+    while kills["stage1"] < 14:
+        proc = _spawn("stage1", *inputs, str(spill), *OPTIONS)
+        if _kill_after_progress(proc, spill, rng.uniform(0.0, 0.4), stop_at=tmp_path / "never"):
+            kills["stage1"] += 1
+        else:
+            _finish(proc)
+            break  # stage 1 finished before the next kill
     run_cli("stage1", *inputs, str(spill), *OPTIONS)
     partial = out.with_name(out.name + ".partial")
-    for _ in range(4):
-        if _kill_after(_spawn("merge", str(spill), str(out)), rng.uniform(0.0, 0.3), when_exists=partial):
+    for _ in range(8):
+        if _kill_after(_spawn("merge", str(spill), str(out)), rng.uniform(0.0, 0.15), when_exists=partial):
+            kills["merge"] += 1
             assert not out.exists()  # never a half dataset under the final name
     if not out.exists():
         run_cli("merge", str(spill), str(out))
+    print("kills:", kills)
+    assert kills["stage1"] >= 10 and kills["merge"] >= 3 and sum(kills.values()) >= 20, kills
     assert_same_dataset(reference, out)
