@@ -75,7 +75,7 @@ def test_convert_killed_20_times_gives_the_uninterrupted_dataset(bags, tmp_path)
     while kills["merge"] < 8 and not out.exists():
         # Kill at a random moment of merge's file writes.
         proc = _spawn("convert", *inputs, str(out), *OPTIONS)
-        if _kill_after(proc, rng.uniform(0.0, 0.15), when_exists=partial):
+        if _kill_after(proc, rng.uniform(0.0, 0.08), when_exists=partial):
             kills["merge"] += 1
         else:
             _finish(proc)
@@ -105,7 +105,7 @@ def test_stage1_and_merge_killed_separately_give_the_uninterrupted_dataset(bags,
     run_cli("stage1", *inputs, str(spill), *OPTIONS)
     partial = out.with_name(out.name + ".partial")
     for _ in range(8):
-        if _kill_after(_spawn("merge", str(spill), str(out)), rng.uniform(0.0, 0.15), when_exists=partial):
+        if _kill_after(_spawn("merge", str(spill), str(out)), rng.uniform(0.0, 0.08), when_exists=partial):
             kills["merge"] += 1
             assert not out.exists()  # never a half dataset under the final name
     if not out.exists():
