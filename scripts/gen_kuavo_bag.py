@@ -52,6 +52,9 @@ DEPTH_TOPICS: dict[str, str] = {
     "cam_l": "/cam_l/depth/image_rect_raw/compressedDepth",
     "cam_r": "/cam_r/depth/image_rect_raw/compressedDepth",
 }
+# The same depth images uncompressed (sensor_msgs/Image, 16UC1 millimetres or 32FC1 metres).
+RAW_DEPTH_TOPICS: dict[str, str] = {cam: topic.rsplit("/", 1)[0] for cam, topic in DEPTH_TOPICS.items()}
+DEPTH_ENCODINGS = ("png", "16UC1", "32FC1")  # compressedDepth PNG, or raw Image encodings
 SENSORS_TOPIC = "/sensors_data_raw"
 JOINT_CMD_TOPIC = "/joint_cmd"
 ARM_TRAJ_TOPIC = "/kuavo_arm_traj"
@@ -64,6 +67,7 @@ CLAW_STATE_TYPE = "kuavo_msgs/msg/lejuClawState"
 CLAW_CMD_TYPE = "kuavo_msgs/msg/lejuClawCommand"
 JOINT_STATE_TYPE = "sensor_msgs/msg/JointState"
 COMPRESSED_IMAGE_TYPE = "sensor_msgs/msg/CompressedImage"
+IMAGE_TYPE = "sensor_msgs/msg/Image"
 
 COLOR_FORMAT = "rgb8; jpeg compressed bgr8"
 DEPTH_FORMAT = "16UC1; compressedDepth png"
@@ -116,6 +120,7 @@ _SCHEDULE_MS: dict[str, tuple[float, float]] = {
     CLAW_CMD_TOPIC: (13.7, 2.0),
     **{CAMERA_TOPICS[c]: (4.1 + 11.0 * i, 3.0) for i, c in enumerate(CAMERAS)},
     **{DEPTH_TOPICS[c]: (6.4 + 11.0 * i, 3.0) for i, c in enumerate(CAMERAS)},
+    **{RAW_DEPTH_TOPICS[c]: (6.4 + 11.0 * i, 3.0) for i, c in enumerate(CAMERAS)},
 }
 _CALLERIDS: dict[str, str] = {
     SENSORS_TOPIC: "/nodelet_manager",
@@ -125,6 +130,7 @@ _CALLERIDS: dict[str, str] = {
     CLAW_CMD_TOPIC: "/quest3_node",
     **{CAMERA_TOPICS[c]: f"/{c}/realsense2_camera_manager" for c in CAMERAS},
     **{DEPTH_TOPICS[c]: f"/{c}/realsense2_camera_manager" for c in CAMERAS},
+    **{RAW_DEPTH_TOPICS[c]: f"/{c}/realsense2_camera_manager" for c in CAMERAS},
 }
 
 # --------------------------------------------------------------------------------------------
@@ -287,6 +293,22 @@ STD_MSG_TEXTS: dict[str, str] = {
         "                     #     jpeg, png\n"
         "uint8[] data         # Compressed image buffer\n"
     ),
+    "sensor_msgs/Image": (
+        "# This message contains an uncompressed image\n"
+        "# (0, 0) is at top-left corner of image\n"
+        "#\n"
+        "\n"
+        "Header header        # Header timestamp should be acquisition time of image\n"
+        "\n"
+        "uint32 height         # image height, that is, number of rows\n"
+        "uint32 width          # image width, that is, number of columns\n"
+        "\n"
+        "string encoding       # Encoding of pixels -- channel meaning, ordering, size\n"
+        "\n"
+        "uint8 is_bigendian    # is this data bigendian?\n"
+        "uint32 step           # Full row length in bytes\n"
+        "uint8[] data          # actual matrix data, size is (step * rows)\n"
+    ),
 }
 MSG_TEXTS: dict[str, str] = {**STD_MSG_TEXTS, **KUAVO_MSG_TEXTS}
 
@@ -345,6 +367,7 @@ BAG_MSGTYPES = (
     CLAW_CMD_TYPE,
     JOINT_STATE_TYPE,
     COMPRESSED_IMAGE_TYPE,
+    IMAGE_TYPE,
 )
 MSG_DEFINITIONS: dict[str, str] = {msgtype: full_text(msgtype) for msgtype in BAG_MSGTYPES}
 
@@ -842,6 +865,34 @@ def compressed_image(seq: int, stamp_ns: int, frame_id: str, fmt: str, data: byt
     )
 
 
+def raw_depth_image(
+    seq: int, stamp_ns: int, frame_id: str, depth_mm: np.ndarray, encoding: str, bigendian: bool, row_pad: int
+) -> bytes:
+    """A serialized ``sensor_msgs/Image`` of a depth image: 16UC1 millimetres or 32FC1 metres,
+    little- or big-endian, each row followed by ``row_pad`` padding bytes (``step`` says so)."""
+    height, width = depth_mm.shape
+    if encoding == "16UC1":
+        pixels = depth_mm.astype(">u2" if bigendian else "<u2")
+    else:  # 32FC1, metres
+        pixels = (depth_mm.astype(np.float32) / np.float32(1000)).astype(">f4" if bigendian else "<f4")
+    rows = pixels.view(np.uint8).reshape(height, -1)
+    if row_pad:
+        rows = np.concatenate([rows, np.full((height, row_pad), 0xA5, np.uint8)], axis=1)
+    data = rows.tobytes()
+    sec, nsec = divmod(stamp_ns, 10**9)
+    return b"".join(
+        (
+            struct.pack("<III", seq, sec, nsec),
+            _ros_string(frame_id),
+            struct.pack("<II", height, width),
+            _ros_string(encoding),
+            struct.pack("<BI", int(bigendian), rows.shape[1]),
+            struct.pack("<I", len(data)),
+            data,
+        )
+    )
+
+
 # --------------------------------------------------------------------------------------------
 # Streams and the bag
 # --------------------------------------------------------------------------------------------
@@ -861,6 +912,7 @@ _RATES: dict[str, int] = {
     CLAW_CMD_TOPIC: CLAW_HZ,
     **dict.fromkeys(CAMERA_TOPICS.values(), CAMERA_HZ),
     **dict.fromkeys(DEPTH_TOPICS.values(), CAMERA_HZ),
+    **dict.fromkeys(RAW_DEPTH_TOPICS.values(), CAMERA_HZ),
 }
 _MSGTYPES: dict[str, str] = {
     SENSORS_TOPIC: SENSORS_TYPE,
@@ -870,6 +922,7 @@ _MSGTYPES: dict[str, str] = {
     CLAW_CMD_TOPIC: CLAW_CMD_TYPE,
     **dict.fromkeys(CAMERA_TOPICS.values(), COMPRESSED_IMAGE_TYPE),
     **dict.fromkeys(DEPTH_TOPICS.values(), COMPRESSED_IMAGE_TYPE),
+    **dict.fromkeys(RAW_DEPTH_TOPICS.values(), IMAGE_TYPE),
 }
 
 
@@ -999,6 +1052,25 @@ def _camera_stream(
     return _Stream(topic, times, make, overhead)
 
 
+def _raw_depth_stream(
+    topic: str, times: np.ndarray, camera_index: int, size: tuple[int, int], encoding: str, bigendian: bool, pad: int
+) -> _Stream:
+    """Uncompressed depth images (``sensor_msgs/Image``) of one camera."""
+    width, height = size
+    frame_id = f"{CAMERAS[camera_index]}_depth_optical_frame"
+
+    def make(lo: int, hi: int) -> Sequence[bytes]:
+        stamps = (times[lo:hi] - LATENCY_NS).tolist()
+        return [
+            raw_depth_image(
+                k, stamp, frame_id, expected_depth_mm(camera_index, k, width, height), encoding, bigendian, pad
+            )
+            for k, stamp in zip(range(lo, hi), stamps, strict=True)
+        ]
+
+    return _Stream(topic, times, make)
+
+
 class _Writer(Writer):
     """rosbags' ``Writer`` whose ``write`` makes the same bytes with less work per message.
 
@@ -1096,6 +1168,9 @@ def write_kuavo_bag(
     height: int = 480,
     cameras: Sequence[str] = CAMERAS,
     depth: bool = False,
+    depth_encoding: str = "png",
+    depth_bigendian: bool = False,
+    depth_row_pad: int = 0,
     compression: str | None = None,
     chunk_threshold: int = DEFAULT_CHUNK_THRESHOLD,
     start_ns: int = DEFAULT_START_NS,
@@ -1110,6 +1185,9 @@ def write_kuavo_bag(
         width, height: image size (even, at least 16x8).
         cameras: which of ``CAMERAS`` to record (colour, plus depth with ``depth``).
         depth: also record the depth cameras.
+        depth_encoding: 'png' (compressedDepth topics), or '16UC1' (uint16 mm) / '32FC1'
+            (float32 metres) raw ``sensor_msgs/Image`` on ``RAW_DEPTH_TOPICS``.
+        depth_bigendian, depth_row_pad: raw depth only: byte order, padding bytes after each row.
         compression: None, 'lz4' or 'bz2' chunk compression.
         chunk_threshold: uncompressed chunk size in bytes.
         start_ns: record time of the first message.
@@ -1122,6 +1200,8 @@ def write_kuavo_bag(
     unknown = set(cameras) - set(CAMERAS)
     if unknown:
         raise ValueError(f"unknown cameras {sorted(unknown)}; choose from {CAMERAS}")
+    if depth_encoding not in DEPTH_ENCODINGS:
+        raise ValueError(f"depth_encoding must be one of {DEPTH_ENCODINGS}, not {depth_encoding!r}")
     if compression not in (None, "lz4", "bz2"):
         raise ValueError(f"compression must be None, 'lz4' or 'bz2', not {compression!r}")
     if duration_s <= 0:
@@ -1141,9 +1221,16 @@ def write_kuavo_bag(
         topic = CAMERA_TOPICS[camera]
         corrupt = frozenset(faults.corrupt_frames.get(camera, ()))
         streams.append(_camera_stream(topic, times(topic), index, (width, height), seed, False, corrupt))
-        if depth:
+        if depth and depth_encoding == "png":
             topic = DEPTH_TOPICS[camera]
             streams.append(_camera_stream(topic, times(topic), index, (width, height), seed, True))
+        elif depth:
+            topic = RAW_DEPTH_TOPICS[camera]
+            streams.append(
+                _raw_depth_stream(
+                    topic, times(topic), index, (width, height), depth_encoding, depth_bigendian, depth_row_pad
+                )
+            )
     streams = [s for s in streams if len(s.times)]
     streams.sort(key=lambda s: int(s.times[0]))  # connections in order of first message
     end_ns = max(int(s.times[-1]) for s in streams)
@@ -1152,7 +1239,7 @@ def write_kuavo_bag(
     if compression:
         writer.set_compression(Writer.CompressionFormat[compression.upper()])
     writer.chunk_threshold = chunk_threshold
-    image_bytes = {s.topic: 0 for s in streams if _MSGTYPES[s.topic] == COMPRESSED_IMAGE_TYPE}
+    image_bytes = {s.topic: 0 for s in streams if _MSGTYPES[s.topic] in (COMPRESSED_IMAGE_TYPE, IMAGE_TYPE)}
 
     with writer, ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
         connections = [
@@ -1258,6 +1345,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--size", default="640x480", help="image WIDTHxHEIGHT")
     parser.add_argument("--depth", action="store_true", help="also write depth images")
+    parser.add_argument(
+        "--depth-encoding", choices=DEPTH_ENCODINGS, default="png", help="compressedDepth png, or raw 16UC1 / 32FC1"
+    )
     parser.add_argument("--compression", choices=["none", "lz4", "bz2"], default="none")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cameras", default=",".join(CAMERAS), help="comma-separated")
@@ -1274,6 +1364,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         height=height,
         cameras=[c for c in args.cameras.split(",") if c],
         depth=args.depth,
+        depth_encoding=args.depth_encoding,
         compression=None if args.compression == "none" else args.compression,
     )
     print(summary.line())

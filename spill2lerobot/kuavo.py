@@ -19,6 +19,13 @@ CAMERA_TOPICS = {
     "wrist_cam_l": "/cam_l/color/image_raw/compressed",
     "wrist_cam_r": "/cam_r/color/image_raw/compressed",
 }
+# Depth cameras, named like the original's features (observation.depth_h, ...): the
+# compressedDepth topic, or the same image uncompressed (sensor_msgs/Image, 16UC1 or 32FC1).
+DEPTH_TOPICS = {
+    "depth_h": ("/cam_h/depth/image_raw/compressedDepth", "/cam_h/depth/image_raw"),
+    "depth_l": ("/cam_l/depth/image_rect_raw/compressedDepth", "/cam_l/depth/image_rect_raw"),
+    "depth_r": ("/cam_r/depth/image_rect_raw/compressedDepth", "/cam_r/depth/image_rect_raw"),
+}
 SENSORS = "/sensors_data_raw"
 JOINT_CMD = "/joint_cmd"
 ARM_TRAJ = "/kuavo_arm_traj"
@@ -54,6 +61,8 @@ EXPECTED_TYPES = {
     "/leju_claw_command": "kuavo_msgs/msg/lejuClawCommand",
     "/dexhand/state": "sensor_msgs/msg/JointState",
     "/control_robot_hand_position": "kuavo_msgs/msg/robotHandPosition",
+    **{compressed: "sensor_msgs/msg/CompressedImage" for compressed, _ in DEPTH_TOPICS.values()},
+    **{raw: "sensor_msgs/msg/Image" for _, raw in DEPTH_TOPICS.values()},
 }
 
 
@@ -61,10 +70,15 @@ EXPECTED_TYPES = {
 class Camera:
     name: str
     topic: str
+    kind: str = "color"  # color | depth_png (compressedDepth) | depth_raw (sensor_msgs/Image)
+
+    @property
+    def is_depth(self) -> bool:
+        return self.kind != "color"
 
     @property
     def key(self) -> str:
-        return f"observation.images.{self.name}"
+        return f"observation.{self.name}" if self.is_depth else f"observation.images.{self.name}"
 
 
 @dataclass(frozen=True)
@@ -99,6 +113,31 @@ def cameras(profile: Profile) -> tuple[Camera, ...]:
     return tuple(Camera(name, CAMERA_TOPICS[name]) for name in names)
 
 
+def depth_camera_names(profile: Profile) -> list[str]:
+    """Head depth plus the wrist depth of each hand used."""
+    return ["depth_h"] + [f"depth_{hand[0]}" for hand in hands(profile)]
+
+
+def depth_cameras(profile: Profile, bag_topics: Mapping[str, object]) -> tuple[Camera, ...]:
+    """This bag's depth cameras: ``use_depth`` auto takes them exactly when the bag has every
+    one (compressedDepth or raw); true requires them (the missing topic is then reported)."""
+    use = profile.dataset.use_depth
+    if use is False:
+        return ()
+    found = []
+    for name in depth_camera_names(profile):
+        compressed, raw = DEPTH_TOPICS[name]
+        if compressed in bag_topics:
+            found.append(Camera(name, compressed, "depth_png"))
+        elif raw in bag_topics:
+            found.append(Camera(name, raw, "depth_raw"))
+        elif use is True:
+            found.append(Camera(name, compressed, "depth_png"))  # reported missing by the caller
+        else:
+            return ()
+    return tuple(found)
+
+
 def resolve_topics(profile: Profile, bag_topics: Mapping[str, object]) -> TopicRoles:
     """Pick this bag's topics; the caller checks that each exists."""
     cams = cameras(profile)
@@ -106,7 +145,7 @@ def resolve_topics(profile: Profile, bag_topics: Mapping[str, object]) -> TopicR
     main = next((c for c in cams if c.name == main_name), Camera(main_name, CAMERA_TOPICS[main_name]))
     eef_state, eef_cmd = EEF_TOPICS[profile.dataset.eef_type]
     return TopicRoles(
-        cameras=cams,
+        cameras=cams + depth_cameras(profile, bag_topics),
         main_camera=main,
         sensors=SENSORS,
         joint_cmd=JOINT_CMD,

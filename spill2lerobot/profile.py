@@ -41,7 +41,11 @@ class DatasetOptions:
     only_arm: bool = True
     eef_type: Literal["leju_claw", "qiangnao", "rq2f85"] = "leju_claw"
     which_arm: Literal["left", "right", "both"] = "both"
-    use_depth: bool = False
+    # Depth cameras: "auto" = exactly when the bag has the profile's depth topics; true requires
+    # them; false ignores them. depth_mode: lerobot's native depth video (millimetres), or the
+    # original converter's 8-bit 3-channel picture of the depth clipped to depth_range.
+    use_depth: bool | Literal["auto"] = "auto"
+    depth_mode: Literal["native", "rgb8"] = "native"
     depth_range: list[int] = field(default_factory=lambda: [0, 1500])
     dex_dof_needed: int = 1
     is_binary: bool = False
@@ -224,7 +228,6 @@ def _check_values(profile: Profile) -> None:
         raise UserError("profile key 'dataset.resize' must give even, positive width and height")
     not_yet = {
         "dataset.only_arm": not ds.only_arm,
-        "dataset.use_depth": ds.use_depth,
         "dataset.delta_action": ds.delta_action,
         "dataset.relative_start": ds.relative_start,
     }

@@ -8,6 +8,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from spill2lerobot.merge.plan import Episode, load_chunk_stats
+from spill2lerobot.spill.depth import VALUES, add_depth_counts, depth_stats_from_counts
 from spill2lerobot.spill.layout import SpillLayout
 from spill2lerobot.stats import Stats, TwoPassStats, image_stats_from_counts
 
@@ -59,3 +60,14 @@ def image_stats(layout: SpillLayout, episode: Episode, camera: str) -> Stats:
         counts += np.asarray(cam[f"{episode.sample_set}_counts"], dtype=np.int64)
         samples += cam[f"{episode.sample_set}_samples"]
     return image_stats_from_counts(counts, samples)
+
+
+def depth_stats(layout: SpillLayout, episode: Episode, camera: str) -> Stats:
+    """A native depth camera's statistics (millimetres) from the chunks' sparse value counts."""
+    counts = np.zeros(VALUES, dtype=np.int64)
+    samples = 0
+    for ref in episode.chunks:
+        cam = load_chunk_stats(layout, ref)["cameras"][camera]
+        add_depth_counts(counts, cam[f"{episode.sample_set}_counts"])
+        samples += cam[f"{episode.sample_set}_samples"]
+    return depth_stats_from_counts(counts, samples)

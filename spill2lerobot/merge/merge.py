@@ -14,11 +14,12 @@ import pyarrow.parquet as pq
 from spill2lerobot import kuavo, lerobot_format
 from spill2lerobot.errors import UserError
 from spill2lerobot.fsutil import commit, fsync_dir, remove_tree, tmp_path, write_json_atomic
-from spill2lerobot.merge.episode_stats import episode_columns, image_stats, lowdim_stats
+from spill2lerobot.merge.episode_stats import depth_stats, episode_columns, image_stats, lowdim_stats
 from spill2lerobot.merge.plan import Episode, EpisodeMode, assign_files, plan_episodes
 from spill2lerobot.merge.video import remux_segments
 from spill2lerobot.profile import Profile, _build
 from spill2lerobot.spill import journal
+from spill2lerobot.spill.depth import depth_feature, spill_depth_cameras
 from spill2lerobot.spill.journal import BagEntry
 from spill2lerobot.spill.layout import SpillLayout
 from spill2lerobot.spill.report import bag_report
@@ -42,7 +43,7 @@ def _profile_of(manifest: dict) -> Profile:
     return _build(Profile, manifest["profile"], "")
 
 
-def _features(profile: Profile) -> dict:
+def _features(profile: Profile, depth_cameras: list[kuavo.Camera]) -> dict:
     names = kuavo.feature_names(profile)
     settings = EncoderSettings.from_profile(profile)
     features = {
@@ -51,12 +52,16 @@ def _features(profile: Profile) -> dict:
     }
     for cam in kuavo.cameras(profile):
         features[cam.key] = lerobot_format.video_feature(settings.height, settings.width, settings.video_info())
+    for cam in depth_cameras:
+        features[cam.key] = depth_feature(profile)
     return features
 
 
-def _write_videos(layout: SpillLayout, episodes: list[Episode], profile: Profile, root: Path, progress) -> None:
+def _write_videos(
+    layout: SpillLayout, episodes: list[Episode], profile: Profile, cameras: list[kuavo.Camera], root: Path, progress
+) -> None:
     fps = profile.dataset.train_hz
-    for cam in kuavo.cameras(profile):
+    for cam in cameras:
         sizes = [sum(layout.segment(r.bag_id, r.chunk, cam.name).stat().st_size for r in ep.chunks) for ep in episodes]
         assign_files(episodes, cam.key, sizes, lerobot_format.VIDEO_FILE_SIZE_MB * MB)
         by_file: dict[tuple[int, int], list[Episode]] = {}
@@ -113,18 +118,25 @@ def _data_table(columns: dict[str, np.ndarray], schema: pa.Schema) -> pa.Table:
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
-def _episode_stats(layout: SpillLayout, episodes: list[Episode], profile: Profile) -> list[dict]:
+def _episode_stats(
+    layout: SpillLayout, episodes: list[Episode], profile: Profile, cameras: list[kuavo.Camera]
+) -> list[dict]:
     fps = profile.dataset.train_hz
     all_stats = []
     for ep in episodes:
         stats = lowdim_stats(layout, ep, fps)
-        for cam in kuavo.cameras(profile):
-            stats[cam.key] = image_stats(layout, ep, cam.name)
+        for cam in cameras:
+            if cam.is_depth and profile.dataset.depth_mode == "native":
+                stats[cam.key] = depth_stats(layout, ep, cam.name)
+            else:
+                stats[cam.key] = image_stats(layout, ep, cam.name)
         all_stats.append(stats)
     return all_stats
 
 
-def _write_episodes_table(episodes: list[Episode], stats: list[dict], profile: Profile, root: Path) -> None:
+def _write_episodes_table(
+    episodes: list[Episode], stats: list[dict], profile: Profile, cameras: list[kuavo.Camera], root: Path
+) -> None:
     fps = profile.dataset.train_hz
     rows = []
     for ep, ep_stats in zip(episodes, stats, strict=True):
@@ -137,7 +149,7 @@ def _write_episodes_table(episodes: list[Episode], stats: list[dict], profile: P
             "dataset_from_index": ep.dataset_from,
             "dataset_to_index": ep.dataset_from + ep.length,
         }
-        for cam in kuavo.cameras(profile):
+        for cam in cameras:
             offset = ep.file_offset[cam.key]
             row[f"videos/{cam.key}/chunk_index"] = ep.files[cam.key][0]
             row[f"videos/{cam.key}/file_index"] = ep.files[cam.key][1]
@@ -211,13 +223,16 @@ def run_merge(
     episodes = plan_episodes(layout, bags, mode)
     if not episodes:
         raise UserError(f"{spill}: the spill holds no bags; run stage1 with at least one bag")
+    plans = [journal.read_plan(layout, bag.id) for bag in bags]
+    depth_cameras = spill_depth_cameras(profile, bags, [plan for plan in plans if plan is not None])
+    cameras = [*kuavo.cameras(profile), *depth_cameras]
     work = _prepare_output(out)
-    features = _features(profile)
+    features = _features(profile, depth_cameras)
     fps = profile.dataset.train_hz
-    _write_videos(layout, episodes, profile, work, progress)
+    _write_videos(layout, episodes, profile, cameras, work, progress)
     _write_data(layout, episodes, features, fps, work)
-    stats = _episode_stats(layout, episodes, profile)
-    _write_episodes_table(episodes, stats, profile, work)
+    stats = _episode_stats(layout, episodes, profile, cameras)
+    _write_episodes_table(episodes, stats, profile, cameras, work)
     lerobot_format.write_tasks(work / lerobot_format.TASKS_PATH, [profile.dataset.task_description])
     total = sum(ep.length for ep in episodes)
     write_json_atomic(work / lerobot_format.STATS_PATH, to_jsonable(aggregate(stats)))

@@ -31,12 +31,12 @@ from spill2lerobot.profile import Profile
 from spill2lerobot.spill import journal
 from spill2lerobot.spill.cameras import (
     CameraFailed,
-    CameraWorker,
     EndSegment,
     FrameJob,
     SegmentResult,
     StartSegment,
 )
+from spill2lerobot.spill.depth import counts_json, make_worker
 from spill2lerobot.spill.journal import BagEntry, BagPlan
 from spill2lerobot.spill.layout import SpillLayout
 from spill2lerobot.spill.report import bag_report, summary_line
@@ -116,7 +116,8 @@ def make_plan(bag: Ros1Bag, profile: Profile, roles: kuavo.TopicRoles) -> tuple[
     """Timeline from the index only: main-camera times and each topic's last time."""
     ds = profile.dataset
     present = set(bag.topics())
-    cutoff = min(bag.last_time(topic) for topic in kuavo.KNOWN_TOPICS if topic in present)
+    # Depth topics count only when used (the original reads them only with use_depth).
+    cutoff = min(bag.last_time(topic) for topic in {*kuavo.KNOWN_TOPICS, *roles.all} if topic in present)
     main_times = bag.topic_times(roles.main_camera.topic)
     targets = target_times(main_times, ds.sample_drop, ds.main_timeline_fps // ds.train_hz, cutoff)
     if len(targets) == 0:
@@ -172,7 +173,7 @@ class ChunkSpiller:
         self._msgtypes = {topic: topics[topic].msgtype for topic in roles.lowdim}
         self._typestore = bag.typestore()
         settings = EncoderSettings.from_profile(profile)
-        self._workers = {cam.name: CameraWorker(cam.name, settings) for cam in roles.cameras}
+        self._workers = {cam.name: make_worker(cam, profile, settings) for cam in roles.cameras}
         self._bag_samples = set(sample_indices(plan.frames).tolist())
         self._chunk_samples: set[int] = set()
         self._pending: deque[dict] = deque()  # chunks sent, waiting for their segments
@@ -208,7 +209,7 @@ class ChunkSpiller:
             pick = frame.picks[cam.topic]
             self._workers[cam.name].submit(
                 FrameJob(
-                    image=_image_bytes(pick.payload),
+                    image=bytes(pick.payload) if cam.kind == "depth_raw" else _image_bytes(pick.payload),
                     in_bag_sample=frame.index in self._bag_samples,
                     in_chunk_sample=offset in self._chunk_samples,
                     describe=f"{self._entry.path}: {cam.topic} message at {pick.time_ns} ns",
@@ -310,9 +311,9 @@ class ChunkSpiller:
             name: {
                 "frames": result.frames,
                 "bag_samples": result.bag_samples,
-                "bag_counts": result.bag_counts.tolist(),
+                "bag_counts": counts_json(result.bag_counts),
                 "chunk_samples": result.chunk_samples,
-                "chunk_counts": result.chunk_counts.tolist(),
+                "chunk_counts": counts_json(result.chunk_counts),
                 "bad_frames": result.bad_frames,
                 "filled_frames": result.filled_frames,
             }
