@@ -9,7 +9,7 @@ from spill2lerobot.profile import DEFAULT_PROFILE, load_profile
 def test_kuavo_profile_has_the_original_defaults():
     profile = load_profile(DEFAULT_PROFILE)
     ds = profile.dataset
-    assert (ds.only_arm, ds.eef_type, ds.which_arm, ds.use_depth) == (True, "leju_claw", "both", False)
+    assert (ds.only_arm, ds.eef_type, ds.which_arm, ds.use_depth) == (True, "leju_claw", "both", "auto")
     assert (ds.train_hz, ds.main_timeline, ds.main_timeline_fps, ds.sample_drop) == (10, "head_cam_h", 30, 10)
     assert ds.depth_range == [0, 1500] and ds.dex_dof_needed == 1 and not ds.is_binary
     assert (ds.resize.width, ds.resize.height) == (640, 480)
@@ -32,6 +32,8 @@ def test_overrides_like_the_original_command_line():
         ("rosbag.chunk_size=big", "profile key 'rosbag.chunk_size' must be an integer"),
         ("dataset.only_arm=maybe", "profile key 'dataset.only_arm' must be true or false"),
         ("dataset.train_hz=7", "main_timeline_fps must be a multiple of train_hz"),
+        ("dataset.use_depth=maybe", "profile key 'dataset.use_depth' must be bool or 'auto'"),
+        ("dataset.depth_mode=gray", "profile key 'dataset.depth_mode' must be one of 'native' | 'rgb8'"),
         ("nonsense", "--set expects KEY=VALUE"),
     ],
 )
