@@ -52,6 +52,7 @@ if TYPE_CHECKING:
 TOLERANCE_S = 1e-4  # LeRobotDataset's default tolerance_s
 SPAN_TOLERANCE_S = 1e-6  # to_timestamp - from_timestamp vs length / fps
 IMAGE_MAD_LIMIT = 12.0  # mean absolute difference per pixel (0..255) for --against images
+DEPTH_MAD_LIMIT_MM = 5.0  # ... for native depth, in millimetres (lossless video: quantisation only)
 SAMPLES_PER_EPISODE = 5  # frames compared per episode with --against
 MAX_LINES_PER_FILE = 20  # more problems about one file are counted, not printed
 BATCH_ROWS = 65_536
@@ -986,7 +987,7 @@ class FrameReader:
     def __init__(self) -> None:
         self._open: dict[Path, av.container.InputContainer] = {}
 
-    def frame_at(self, path: Path, t: float) -> np.ndarray | None:
+    def frame_at(self, path: Path, t: float, fmt: str = "rgb24") -> np.ndarray | None:
         try:
             container = self._open.get(path)
             if container is None:
@@ -998,7 +999,7 @@ class FrameReader:
                     continue
                 frame_t = float(frame.pts * stream.time_base)
                 if abs(frame_t - t) < TOLERANCE_S:
-                    return frame.to_ndarray(format="rgb24")
+                    return frame.to_ndarray(format=fmt)
                 if frame_t > t:
                     return None
         except (av.FFmpegError, OSError, ValueError, IndexError):
@@ -1154,6 +1155,11 @@ def check_against(
                 # images: the source JPEG resized like stage 1 vs the frame lerobot decodes
                 for cam in roles.cameras:
                     height, width = info.features[cam.key]["shape"][:2]
+                    if cam.is_depth:
+                        _check_depth_frame(
+                            report, src.path, label, root, info, cam, raw, store, msgtypes, ep, k, frames, profile
+                        )
+                        continue
                     jpeg = bytes(store.deserialize_ros1(raw[cam.topic], msgtypes[cam.topic]).data)
                     try:
                         size = dataclasses.replace(settings, width=width, height=height)
@@ -1173,6 +1179,47 @@ def check_against(
                             f"{label}: {cam.key} differs from the bag's image (mean absolute difference "
                             f"{mad:.1f} per pixel, limit {IMAGE_MAD_LIMIT:g})",
                         )
+
+
+def _check_depth_frame(report, bag_path, label, root, info, cam, raw, store, msgtypes, ep, k, frames, profile) -> None:
+    """A depth camera's frame against the bag: native depth in millimetres (what lerobot decodes),
+    the 8-bit form like a colour image."""
+    from spill2lerobot.spill.depth import DepthDecoder, dequantize_mm, resize_nearest, rgb8_form
+
+    feature = info.features[cam.key]
+    height, width = feature["shape"][:2]
+    native = bool((feature.get("info") or {}).get("is_depth_map"))
+    try:
+        if cam.kind == "depth_raw":
+            depth = DepthDecoder.decode_raw(raw[cam.topic])
+        else:
+            depth = DepthDecoder.decode_compressed(
+                bytes(store.deserialize_ros1(raw[cam.topic], msgtypes[cam.topic]).data)
+            )
+        depth = resize_nearest(depth, width, height)
+    except (av.FFmpegError, ValueError) as exc:
+        report.fail(bag_path, f"{label}: its {cam.topic} depth image is undecodable ({exc})")
+        return
+    ref = ep.videos[cam.key]
+    video = root / info.video_file(cam.key, ref.chunk, ref.file)
+    t = ref.start_s + float(np.float32(k / info.fps))
+    if native:
+        shown = frames.frame_at(video, t, "gray12le")
+        if shown is None:
+            return  # the video check reports undecodable frames
+        mad, limit, unit = float(np.abs(dequantize_mm(shown) - depth).mean()), DEPTH_MAD_LIMIT_MM, " mm"
+    else:
+        shown = frames.frame_at(video, t)
+        if shown is None:
+            return
+        source = rgb8_form(depth, profile.dataset.depth_range)
+        mad, limit, unit = float(np.abs(shown.astype(np.int16) - source.astype(np.int16)).mean()), IMAGE_MAD_LIMIT, ""
+    if mad > limit:
+        report.fail(
+            bag_path,
+            f"{label}: {cam.key} differs from the bag's depth (mean absolute difference {mad:.1f}{unit} per pixel, "
+            f"limit {limit:g}{unit})",
+        )
 
 
 # --- entry points -----------------------------------------------------------------------------

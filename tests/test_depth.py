@@ -31,7 +31,7 @@ from reference import load_reference
 from rosbags.rosbag1 import Reader
 from test_fault_injection import _kill_after_progress, _spawn
 
-from spill2lerobot.spill.depth import DepthDecoder, quantize_table, rgb8_form
+from spill2lerobot.spill.depth import DepthDecoder, dequantize_mm, quantize_table, rgb8_form
 
 W, H = 320, 240
 CHUNK = 20
@@ -94,6 +94,17 @@ def check_depth_frames(ds: LeRobotDataset, picks: dict[str, np.ndarray], frames,
 def test_quantisation_table_is_lerobots_quantize_depth():
     every = np.arange(65536, dtype=np.uint16).reshape(256, 256)
     np.testing.assert_array_equal(quantize_table().reshape(256, 256), quantize_depth(every, video_backend=None))
+
+
+def test_dequantisation_is_lerobots_dequantize_depth():
+    codes = np.arange(4096, dtype=np.uint16).reshape(64, 64)
+    theirs = dequantize_depth(codes, output_tensor=False, output_channel_last=True)[..., 0].astype(np.float32)
+    np.testing.assert_array_equal(dequantize_mm(codes), theirs)
+
+
+def test_validate_against_the_bag_checks_depth(native_out, depth_bag):
+    result = run_cli("validate", str(native_out), "--against", str(depth_bag), *SIZE)
+    assert "OK:" in result.stdout + result.stderr
 
 
 def test_native_depth_features_as_lerobot_writes_them(native_out):
@@ -222,6 +233,7 @@ def test_rgb8_option_gives_the_originals_features_and_pictures(tmp_path):
             want = original_rgb8(expected_depth_mm(CAMERA_INDEX[cam], int(picks[key][frame]), 64, 48), [0, 1500])
             # the original's picture through a yuv420p video: close, not bit-exact
             assert np.abs(shown - want).mean() < 3.0, (frame, key)
+    run_cli("validate", str(out), "--against", str(bag), *small, "--set", "dataset.depth_mode=rgb8")
     stats = json.loads((out / "meta/stats.json").read_text())["observation.depth_h"]
     assert np.shape(stats["mean"]) == (3, 1, 1) and 0 <= np.min(stats["min"]) <= np.max(stats["max"]) <= 1
 

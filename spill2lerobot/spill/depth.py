@@ -54,6 +54,7 @@ DEPTH_QMAX = 4095  # 12-bit codes
 DEPTH_UNIT = "mm"  # what native depth features store (lerobot infers "mm" from uint16 frames)
 VALUES = 65536  # uint16 millimetres: value counts per sampled frame set are exact and bounded
 
+MM_PER_METRE = 1000.0
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
@@ -155,6 +156,17 @@ def quantize_table() -> np.ndarray:
     table = np.rint(norm * DEPTH_QMAX).clip(0, DEPTH_QMAX).astype(np.uint16)
     table.flags.writeable = False
     return table
+
+
+def dequantize_mm(codes: np.ndarray) -> np.ndarray:
+    """12-bit codes -> millimetres (float32), as lerobot 0.6.1's ``dequantize_depth`` computes
+    them (numpy path: scale in float64 into a float32 buffer, then float32 arithmetic)."""
+    log_min = math.log(DEPTH_MIN_M + DEPTH_SHIFT_M)
+    log_max = math.log(DEPTH_MAX_M + DEPTH_SHIFT_M)
+    buf = (np.asarray(codes) * ((log_max - log_min) / DEPTH_QMAX)).astype(np.float32)
+    buf = np.exp(buf + log_min) - DEPTH_SHIFT_M
+    buf = np.clip(buf, DEPTH_MIN_M, DEPTH_MAX_M) * MM_PER_METRE
+    return np.clip(np.rint(buf), 0.0, VALUES - 1).astype(np.float32)
 
 
 def native_frame(depth_mm: np.ndarray) -> av.VideoFrame:
