@@ -365,6 +365,25 @@ def depth_stats_from_counts(counts: np.ndarray, num_frames: int) -> Stats:
 # --- which depth cameras a spill has -----------------------------------------------------------
 
 
+def check_same_depth(layout, entry, plan, profile: Profile) -> None:
+    """Stage 1's early form of the check merge makes: this bag's depth cameras against those of
+    the bags already planned in this spill (use_depth auto with bags that differ)."""
+    from spill2lerobot.spill import journal
+
+    manifest = journal.read_manifest(layout)
+    for other in manifest["bags"]:
+        if other["id"] == entry.id:
+            continue
+        other_plan = journal.read_plan(layout, other["id"])
+        if other_plan is not None:
+            spill_depth_cameras(profile, [entry, _Named(other["path"])], [plan, other_plan])
+
+
+@dataclass(frozen=True)
+class _Named:
+    path: str
+
+
 def spill_depth_cameras(profile: Profile, bags: list, plans: list) -> list[Camera]:
     """The depth cameras of the dataset: those every bag's plan has. With ``use_depth: auto``
     bags may differ (some have depth topics, some not): that is refused, naming two such bags."""

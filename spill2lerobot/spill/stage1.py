@@ -36,7 +36,7 @@ from spill2lerobot.spill.cameras import (
     SegmentResult,
     StartSegment,
 )
-from spill2lerobot.spill.depth import counts_json, make_worker
+from spill2lerobot.spill.depth import check_same_depth, counts_json, make_worker
 from spill2lerobot.spill.journal import BagEntry, BagPlan
 from spill2lerobot.spill.layout import SpillLayout
 from spill2lerobot.spill.report import bag_report, summary_line
@@ -417,6 +417,7 @@ def _spill_open_bag(
     check_topics(bag, roles)
     _typestore(bag)
     plan, targets = make_plan(bag, profile, roles)
+    check_same_depth(layout, entry, plan, profile)
     saved = journal.read_plan(layout, entry.id)
     if saved is None:
         journal.write_plan(layout, entry.id, plan)
