@@ -203,7 +203,8 @@ class DepthEncoderSettings(EncoderSettings):
 
     def codec_options(self) -> dict[str, str]:
         """What ``DepthEncoderConfig().get_codec_options(as_strings=True)`` gives for hevc, plus
-        x265's log level (it prints ~20 lines per segment otherwise; encoding is unchanged)."""
+        x265's log level: it prints ~20 lines per segment otherwise. That changes only the options
+        text x265 records in its info SEI; the coded pictures are the same."""
         x265 = f"{DEPTH_EXTRA_OPTIONS['x265-params']}:log-level=error"
         return {"g": str(self.g), "crf": str(self.crf), "x265-params": x265}
 
