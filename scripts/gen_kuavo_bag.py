@@ -945,7 +945,8 @@ def record_times(topic: str, duration_s: float, seed: int = 0, start_ns: int = D
 class Faults:
     """Per-frame faults real recordings have, for the converter's fault tests."""
 
-    corrupt_frames: dict[str, tuple[int, ...]] = field(default_factory=dict)  # camera -> garbage JPEGs
+    # camera -> garbage JPEGs; "<camera>/depth" -> garbage compressedDepth images
+    corrupt_frames: dict[str, tuple[int, ...]] = field(default_factory=dict)
     gaps: dict[str, tuple[float, float]] = field(default_factory=dict)  # topic -> (t0, t1) s with no messages
     duplicate_frames: dict[str, tuple[int, ...]] = field(default_factory=dict)  # camera -> recorded twice
 
@@ -1223,7 +1224,8 @@ def write_kuavo_bag(
         streams.append(_camera_stream(topic, times(topic), index, (width, height), seed, False, corrupt))
         if depth and depth_encoding == "png":
             topic = DEPTH_TOPICS[camera]
-            streams.append(_camera_stream(topic, times(topic), index, (width, height), seed, True))
+            corrupt = frozenset(faults.corrupt_frames.get(f"{camera}/depth", ()))
+            streams.append(_camera_stream(topic, times(topic), index, (width, height), seed, True, corrupt))
         elif depth:
             topic = RAW_DEPTH_TOPICS[camera]
             streams.append(

@@ -18,6 +18,7 @@ from conftest import run_cli
 from gen_kuavo_bag import (
     DEPTH_TOPICS,
     RAW_DEPTH_TOPICS,
+    Faults,
     expected_depth_mm,
     raw_depth_image,
     read_depth_code,
@@ -343,6 +344,35 @@ def test_auto_with_bags_that_differ_is_refused_in_one_line(plain_bag, small_dept
     assert result.returncode == 3  # the bag that differs from the first fails in stage 1, the other is spilled
     errors = [line for line in result.stderr.splitlines() if "has depth topics" in line]
     assert len(errors) == 1 and "use_depth" in errors[0] and str(small_depth_bag) in errors[0]
+
+
+def test_corrupt_depth_images_repeat_the_previous_good_one_and_are_counted(tmp_path):
+    bag = tmp_path / "bad.bag"
+    bad = {*range(30, 45), 60}
+    write_kuavo_bag(
+        bag, 5.0, seed=4, width=64, height=48, depth=True, faults=Faults(corrupt_frames={"cam_l/depth": bad})
+    )
+    out = tmp_path / "out"
+    run_cli("convert", str(bag), str(out), *SMALL, "--set", "rosbag.chunk_size=8")
+    ds = LeRobotDataset("local/kuavo", root=out)
+    picks = depth_picks(bag, {"observation.depth_l": DEPTH_TOPICS["cam_l"]})["observation.depth_l"]
+    expected_bad = expected_zero = 0
+    for frame in range(len(ds)):
+        decoded = ds[frame]["observation.depth_l"].numpy()[0]
+        k = int(picks[frame])
+        if k in bad:
+            expected_bad += 1
+            good = [int(picks[f]) for f in range(frame - frame % 8, frame) if int(picks[f]) not in bad]
+            if not good:  # no good image before it in its chunk: zero depth (lerobot's floor, 10 mm)
+                expected_zero += 1
+                np.testing.assert_array_equal(decoded, lerobot_round_trip(np.zeros((48, 64), np.uint16)))
+                continue
+            k = good[-1]
+        np.testing.assert_array_equal(decoded, lerobot_round_trip(expected_depth_mm(1, k, 64, 48)), err_msg=str(frame))
+    assert expected_bad >= 4 and expected_zero >= 1
+    faults = json.loads((out / "meta/spill2lerobot_report.json").read_text())["bags"][0]["faults"]
+    assert faults["bad_images"] == {"depth_l": expected_bad}
+    assert faults["filled_images"] == {"depth_l": expected_zero}
 
 
 def _depth_codes(path) -> list[np.ndarray]:
