@@ -11,9 +11,12 @@ lerobot's default, and libx264), in separate processes:
 Prints wall and CPU seconds, CPU/wall, peak RSS of the process tree, output size and frames,
 and the ratios ours/lerobot and ours/floor. Then `--jobs 2` against `--jobs 1` on four 20 s
 bags (identical output, wall times), and merge memory for ~200 episodes against 1. Figures are
-only comparable within one run.
+only comparable within one run. Images are camera-like by default (`--content scene`: a camera
+panning over a smooth scene with sensor grain); `--content noise` gives every frame a new random
+texture, which no encoder can predict.
 
     .venv/bin/python scripts/bench.py [--seconds 20 80] [--codecs libsvtav1 libx264] [--workdir DIR]
+        [--content scene|noise]
 """
 
 from __future__ import annotations
@@ -33,10 +36,13 @@ from benchutil import Measured, folder_size, measure
 SCRIPTS = Path(__file__).resolve().parent
 
 
+CONTENT = "scene"  # set from --content
+
+
 def make_bag(workdir: Path, seconds: int, seed: int = 0) -> Path:
-    bag = workdir / f"kuavo-{seconds}s-seed{seed}.bag"
+    bag = workdir / f"kuavo-{seconds}s-seed{seed}-{CONTENT}.bag"
     if not bag.exists():
-        gen_kuavo_bag.write_kuavo_bag(bag, float(seconds), seed=seed)
+        gen_kuavo_bag.write_kuavo_bag(bag, float(seconds), seed=seed, content=CONTENT)
     return bag
 
 
@@ -130,7 +136,16 @@ def main() -> None:
     parser.add_argument("--codecs", nargs="+", default=["libsvtav1", "libx264"])
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/spill2lerobot-bench"))
     parser.add_argument("--no-jobs", action="store_true", help="skip the --jobs comparison")
+    parser.add_argument(
+        "--content",
+        choices=gen_kuavo_bag.CONTENTS,
+        default="scene",
+        help="image content: scene (camera-like, coherent in time; default) or noise (a new random texture "
+        "every frame, ~4x slower to encode with SVT-AV1)",
+    )
     args = parser.parse_args()
+    global CONTENT
+    CONTENT = args.content
     args.workdir.mkdir(parents=True, exist_ok=True)
     for codec in args.codecs:
         peaks = {}

@@ -35,6 +35,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/spill2lerobot-bench"))
     parser.add_argument("--quick", action="store_true", help="shorter bags (8 s / 32 s / 8 s / 120 s) for a smoke run")
+    parser.add_argument(
+        "--content", choices=gen_kuavo_bag.CONTENTS, default="scene", help="image content (see scripts/bench.py)"
+    )
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     cases = CASES
@@ -44,9 +47,11 @@ def main() -> None:
     rows = {}
     print(f"{'bag':<14} {'messages':>10} {'size MB':>9} {'frames':>7} {'wall s':>8} {'peak RSS MB':>12}  ratio")
     for name, seconds, width, height, baseline in cases:
-        bag = args.workdir / f"{name}.bag"
+        bag = args.workdir / f"{name}-{args.content}.bag"
         if not bag.exists():
-            summary = gen_kuavo_bag.write_kuavo_bag(bag, float(seconds), width=width, height=height)
+            summary = gen_kuavo_bag.write_kuavo_bag(
+                bag, float(seconds), width=width, height=height, content=args.content
+            )
             messages = summary.message_count
         else:
             messages = -1  # bag from an earlier run: not counted again

@@ -16,7 +16,7 @@ Every value is a known function of the message's record time or frame number:
 - depth images: ``expected_depth_mm(c, k, width, height)`` exactly.
 
 Usage: ``python scripts/gen_kuavo_bag.py OUT.bag [--seconds 30] [--size 640x480] [--depth]
-[--compression lz4] [--seed 0]``.
+[--compression lz4] [--seed 0] [--content noise|scene]``.
 """
 
 from __future__ import annotations
@@ -106,8 +106,15 @@ MAX_FRAME_NUMBER = (1 << _FRAME_BITS) - 1
 _CHECK_XOR = 0b101011  # so that all-dark / all-bright images are not valid codes
 _DARK_Y, _BRIGHT_Y = 60, 190  # luma of the cells (full range)
 _DEPTH_NEAR_MM, _DEPTH_FAR_MM = 450, 1150
-_N_TEXTURES = 6
+_N_TEXTURES = 6  # noise textures / sensor-grain planes, cycled
 _JPEG_QSCALE = 4
+# Image content. "noise": every frame a different random texture under the code; encoders find
+# nothing to predict, which makes it the hard case for exact frame checks (tests). "scene": a
+# camera panning over a smooth scene with sensor grain, coherent in time like real footage
+# (benchmarks). SVT-AV1's temporal filter (on in lerobot's settings) can, rarely, leave a code
+# cell of the previous frame in a "scene" frame (seen once in ~1500 frames at 160x120).
+CONTENTS = ("noise", "scene")
+_SCENE_JPEG_QSCALE = 2  # camera drivers' high JPEG quality (~60 KB at 640x480)
 
 # Per-topic record-time schedule: (offset of message 0 in ms, jitter half-width in ms).
 # Offsets > jitter keep every message at or after start_ns; the sensors stream starts exactly
@@ -636,8 +643,8 @@ def _cell_slices(width: int, height: int) -> tuple[tuple[slice, slice], ...]:
     )
 
 
-def frame_yuv(camera_index: int, frame_number: int, width: int, height: int, seed: int = 0) -> np.ndarray:
-    """Frame ``frame_number`` of a camera as a yuvj420p array ((height * 3 // 2, width))."""
+def _noise_frame_yuv(camera_index: int, frame_number: int, width: int, height: int, seed: int = 0) -> np.ndarray:
+    """The "noise" content: a different random texture every frame (no temporal coherence)."""
     tex = _textures(width, height, seed)
     which = (frame_number + 2 * camera_index) % _N_TEXTURES
     bits = _code_bits(camera_index, frame_number).tolist()
@@ -649,19 +656,107 @@ def frame_yuv(camera_index: int, frame_number: int, width: int, height: int, see
     return out
 
 
-def frame_rgb(camera_index: int, frame_number: int, width: int, height: int, seed: int = 0) -> np.ndarray:
+@dataclass(frozen=True)
+class _Scene:
+    """The "scene" content: a smooth static scene larger than the frame, which each camera pans
+    over, plus per-frame sensor grain. Like real footage it is coherent in time, so a video
+    encoder predicts much of a frame from its neighbours; the "noise" content, a different random
+    texture every frame, makes SVT-AV1 ~4x slower than this."""
+
+    luma: np.ndarray  # (height + PAN, width + PAN) float32, zero-mean detail
+    chroma: np.ndarray  # (2, (height + PAN) // 2, (width + PAN) // 2) uint8, U and V
+    grain: np.ndarray  # (n, height, width) float32 sensor noise
+
+
+_PAN = 96  # how far (pixels) the cameras pan over the scene, back and forth
+_FINE, _GRAIN = 2.0, 3.0  # amplitude (luma levels) of the scene's fine texture and of the sensor grain
+
+
+def _smooth_noise(rng: np.random.Generator, height: int, width: int, scales: Sequence[tuple[int, float]]) -> np.ndarray:
+    """Sum of bilinearly upsampled Gaussian noise fields: smooth blobs of the given sizes."""
+    out = np.zeros((height, width), np.float32)
+    for scale, amplitude in scales:
+        coarse = rng.standard_normal((height // scale + 2, width // scale + 2)).astype(np.float32)
+        ys, xs = np.arange(height) / scale, np.arange(width) / scale
+        y0, x0 = ys.astype(int), xs.astype(int)
+        fy, fx = (ys - y0)[:, None].astype(np.float32), (xs - x0)[None, :].astype(np.float32)
+        top = coarse[y0][:, x0] * (1 - fx) + coarse[y0][:, x0 + 1] * fx
+        bottom = coarse[y0 + 1][:, x0] * (1 - fx) + coarse[y0 + 1][:, x0 + 1] * fx
+        out += amplitude * (top * (1 - fy) + bottom * fy)
+    return out
+
+
+@cache
+def _scene(width: int, height: int, seed: int) -> _Scene:
+    rng = np.random.default_rng([seed, width, height, 0x7E7])
+    big_h, big_w = height + _PAN, width + _PAN
+    luma = _smooth_noise(rng, big_h, big_w, [(8, 6.0), (32, 14.0), (128, 20.0)])
+    luma += _FINE * rng.standard_normal((big_h, big_w)).astype(np.float32)  # fine static texture
+    chroma = np.stack([_smooth_noise(rng, big_h // 2, big_w // 2, [(16, 6.0), (64, 12.0)]) for _ in range(2)])
+    grain = _GRAIN * rng.standard_normal((_N_TEXTURES, height, width)).astype(np.float32)
+    for arr in (luma, chroma, grain):
+        arr.flags.writeable = False
+    return _Scene(luma, np.clip(np.rint(chroma + 128), 0, 255).astype(np.uint8), grain)
+
+
+def _pan_offset(camera_index: int, frame_number: int) -> tuple[int, int]:
+    """(row, column) of the frame's window in the scene: a slow back-and-forth pan, even
+    offsets so that the half-resolution chroma moves with the luma."""
+    step = (frame_number + 40 * camera_index) % _PAN
+    step = step if step < _PAN // 2 else _PAN - step
+    return 2 * (step // 3), 2 * step
+
+
+def frame_yuv(
+    camera_index: int, frame_number: int, width: int, height: int, seed: int = 0, content: str = "noise"
+) -> np.ndarray:
+    """Frame ``frame_number`` of a camera as a yuvj420p array ((height * 3 // 2, width)).
+
+    ``content``: "noise" (default, for tests) or "scene" (camera-like, for benchmarks); see CONTENTS.
+    """
+    if content == "noise":
+        return _noise_frame_yuv(camera_index, frame_number, width, height, seed)
+    if content != "scene":
+        raise ValueError(f"content must be one of {CONTENTS}, not {content!r}")
+    scene = _scene(width, height, seed)
+    row, col = _pan_offset(camera_index, frame_number)
+    luma = (
+        scene.luma[row : row + height, col : col + width] + scene.grain[(frame_number + 2 * camera_index) % _N_TEXTURES]
+    )
+    # Zero mean in every cell: each cell's mean luma is exactly its code level.
+    cells = _cell_map(width, height)
+    sums = np.bincount(cells.ravel(), weights=luma.ravel(), minlength=CODE_ROWS * CODE_COLS)
+    luma -= (sums / _cell_sizes(width, height)).astype(np.float32)[cells]
+    levels = np.where(_code_bits(camera_index, frame_number), _BRIGHT_Y, _DARK_Y).astype(np.float32)
+    out = np.empty((height * 3 // 2, width), np.uint8)
+    out[:height] = np.clip(np.rint(luma + levels[cells]), 0, 255)
+    half_h, half_w = height // 2, width // 2
+    window = scene.chroma[:, row // 2 : row // 2 + half_h, col // 2 : col // 2 + half_w]
+    out[height:] = window.reshape(-1, width)
+    return out
+
+
+@cache
+def _cell_sizes(width: int, height: int) -> np.ndarray:
+    return np.bincount(_cell_map(width, height).ravel(), minlength=CODE_ROWS * CODE_COLS)
+
+
+def frame_rgb(
+    camera_index: int, frame_number: int, width: int, height: int, seed: int = 0, content: str = "noise"
+) -> np.ndarray:
     """Frame ``frame_number`` of a camera as RGB, before JPEG compression."""
-    frame = av.VideoFrame.from_ndarray(frame_yuv(camera_index, frame_number, width, height, seed), format="yuvj420p")
+    yuv = frame_yuv(camera_index, frame_number, width, height, seed, content)
+    frame = av.VideoFrame.from_ndarray(yuv, format="yuvj420p")
     return frame.to_ndarray(format="rgb24")
 
 
 class _JpegEncoder:
-    def __init__(self, width: int, height: int) -> None:
+    def __init__(self, width: int, height: int, qscale: int = _JPEG_QSCALE) -> None:
         ctx = av.CodecContext.create("mjpeg", "w")
         ctx.width, ctx.height = width, height
         ctx.pix_fmt = "yuvj420p"
         ctx.time_base = Fraction(1, CAMERA_HZ)
-        ctx.qmin = ctx.qmax = _JPEG_QSCALE
+        ctx.qmin = ctx.qmax = qscale
         ctx.open()
         self.ctx = ctx
         self.pts = 0
@@ -1025,6 +1120,7 @@ def _camera_stream(
     seed: int,
     depth: bool,
     corrupt: frozenset[int] = frozenset(),
+    content: str = "noise",
 ) -> _Stream:
     """Colour (JPEG) or depth (PNG) images of one camera; ``make`` is called block after block."""
     width, height = size
@@ -1039,11 +1135,12 @@ def _camera_stream(
             return b"\xff\xd8\xff\xe0" + bytes(np.random.default_rng(k).integers(0, 256, 200, dtype=np.uint8))
         if depth:
             return DEPTH_CONFIG_HEADER + encoder[0].encode(expected_depth_mm(camera_index, k, width, height))
-        return encoder[0].encode(frame_yuv(camera_index, k, width, height, seed))
+        return encoder[0].encode(frame_yuv(camera_index, k, width, height, seed, content))
 
     def make(lo: int, hi: int) -> Sequence[bytes]:
         if not encoder:
-            encoder.append(_PngEncoder(width, height) if depth else _JpegEncoder(width, height))
+            qscale = _SCENE_JPEG_QSCALE if content == "scene" else _JPEG_QSCALE
+            encoder.append(_PngEncoder(width, height) if depth else _JpegEncoder(width, height, qscale))
         stamps = (times[lo:hi] - LATENCY_NS).tolist()
         return [
             compressed_image(k, stamp, frame_id, fmt, image(k)) for k, stamp in zip(range(lo, hi), stamps, strict=True)
@@ -1176,6 +1273,7 @@ def write_kuavo_bag(
     chunk_threshold: int = DEFAULT_CHUNK_THRESHOLD,
     start_ns: int = DEFAULT_START_NS,
     faults: Faults | None = None,
+    content: str = "noise",
 ) -> BagSummary:
     """Write a sample Kuavo bag of ``duration_s`` seconds to ``path`` (must not exist).
 
@@ -1193,6 +1291,7 @@ def write_kuavo_bag(
         chunk_threshold: uncompressed chunk size in bytes.
         start_ns: record time of the first message.
         faults: corrupt images, gaps, duplicated stamps to inject (see ``Faults``).
+        content: colour image content, "noise" or "scene" (see ``CONTENTS``).
     """
     started = time.perf_counter()
     path = Path(path)
@@ -1207,6 +1306,8 @@ def write_kuavo_bag(
         raise ValueError(f"compression must be None, 'lz4' or 'bz2', not {compression!r}")
     if duration_s <= 0:
         raise ValueError("duration_s must be positive")
+    if content not in CONTENTS:
+        raise ValueError(f"content must be one of {CONTENTS}, not {content!r}")
     if start_ns < LATENCY_NS or start_ns + duration_s * 1e9 >= 2**32 * 10**9:
         raise ValueError(f"start_ns {start_ns} out of the range of ROS time (uint32 seconds)")
 
@@ -1221,7 +1322,7 @@ def write_kuavo_bag(
             continue
         topic = CAMERA_TOPICS[camera]
         corrupt = frozenset(faults.corrupt_frames.get(camera, ()))
-        streams.append(_camera_stream(topic, times(topic), index, (width, height), seed, False, corrupt))
+        streams.append(_camera_stream(topic, times(topic), index, (width, height), seed, False, corrupt, content))
         if depth and depth_encoding == "png":
             topic = DEPTH_TOPICS[camera]
             corrupt = frozenset(faults.corrupt_frames.get(f"{camera}/depth", ()))
@@ -1353,6 +1454,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--compression", choices=["none", "lz4", "bz2"], default="none")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cameras", default=",".join(CAMERAS), help="comma-separated")
+    parser.add_argument("--content", choices=CONTENTS, default="noise", help="colour image content (see CONTENTS)")
     args = parser.parse_args(argv)
     try:
         width, height = (int(v) for v in args.size.lower().split("x"))
@@ -1368,6 +1470,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         depth=args.depth,
         depth_encoding=args.depth_encoding,
         compression=None if args.compression == "none" else args.compression,
+        content=args.content,
     )
     print(summary.line())
     return 0

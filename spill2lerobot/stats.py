@@ -50,6 +50,42 @@ def channel_value_counts(rgb: np.ndarray) -> np.ndarray:
     return np.stack([np.bincount(pixels[:, c], minlength=256) for c in range(pixels.shape[1])])
 
 
+class PixelMoments:
+    """lerobot's image mean and mean of squares, bit for bit, in bounded memory.
+
+    lerobot averages the sampled pixels of an episode as one float32 array with ``np.mean(axis=0)``,
+    which adds the pixels one after another in float32 and so drifts by ~1e-3 relative over a few
+    million pixels. Adding each frame's pixels in the same order with a float32 ``cumsum``,
+    carried from frame to frame and chunk to chunk, reproduces that sum exactly; the exact
+    value counts still give min, max and the quantiles.
+    """
+
+    def __init__(self, channels: int = 3, state: dict | None = None) -> None:
+        self.sum = np.zeros(channels, dtype=np.float32)
+        self.sum_sq = np.zeros(channels, dtype=np.float32)
+        self.pixels = 0
+        if state is not None:
+            self.sum[:] = np.asarray(state["sum"], dtype=np.float32)
+            self.sum_sq[:] = np.asarray(state["sum_sq"], dtype=np.float32)
+            self.pixels = int(state["pixels"])
+
+    def add(self, rgb: np.ndarray) -> None:
+        pixels = downsample_for_stats(rgb).reshape(-1, rgb.shape[-1]).astype(np.float32)
+        self.sum = np.cumsum(np.concatenate([self.sum[None], pixels]), axis=0, dtype=np.float32)[-1]
+        self.sum_sq = np.cumsum(np.concatenate([self.sum_sq[None], pixels**2]), axis=0, dtype=np.float32)[-1]
+        self.pixels += len(pixels)
+
+    def mean_std(self) -> tuple[np.ndarray, np.ndarray]:
+        """float32 mean and std of the pixel values (0..255), as lerobot's RunningQuantileStats."""
+        mean = self.sum / self.pixels
+        variance = self.sum_sq / self.pixels - mean**2
+        return mean, np.sqrt(np.maximum(0, variance))
+
+    def state(self) -> dict:
+        # float32 values are exact as JSON floats (Python floats are float64)
+        return {"sum": self.sum.tolist(), "sum_sq": self.sum_sq.tolist(), "pixels": self.pixels}
+
+
 # --- histogram quantiles --------------------------------------------------------------------
 
 
@@ -148,8 +184,11 @@ def stats_of_batches(batches: Iterable[np.ndarray] | Sequence[np.ndarray]) -> St
     return acc.result()
 
 
-def image_stats_from_counts(counts: np.ndarray, num_frames: int) -> Stats:
-    """Per-channel stats in [0, 1] (shape (C, 1, 1)) from (C, 256) value counts of sampled frames."""
+def image_stats_from_counts(counts: np.ndarray, num_frames: int, moments: PixelMoments | None = None) -> Stats:
+    """Per-channel stats in [0, 1] (shape (C, 1, 1)) from (C, 256) value counts of sampled frames.
+
+    With ``moments`` (the same pixels' float32 running sums), mean and std are lerobot's float32
+    values rather than the exact ones the counts give."""
     counts = np.asarray(counts, dtype=np.float64)
     values = np.arange(counts.shape[1], dtype=np.float64)
     out: dict[str, list[float]] = {key: [] for key in STAT_KEYS if key != "count"}
@@ -168,6 +207,10 @@ def image_stats_from_counts(counts: np.ndarray, num_frames: int) -> Stats:
         for q, key in zip(QUANTILES, QUANTILE_KEYS, strict=True):
             out[key].append(_quantile_from_histogram(hist, edges, q * total))
     stats: Stats = {key: (np.array(vals) / 255.0).reshape(-1, 1, 1) for key, vals in out.items()}
+    if moments is not None and moments.pixels:
+        mean, std = moments.mean_std()
+        stats["mean"] = (mean / 255.0).astype(np.float64).reshape(-1, 1, 1)
+        stats["std"] = (std / 255.0).astype(np.float64).reshape(-1, 1, 1)
     stats["count"] = np.array([num_frames])
     return stats
 

@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 from spill2lerobot.merge.plan import Episode, load_chunk_stats
 from spill2lerobot.spill.depth import VALUES, add_depth_counts, depth_stats_from_counts
 from spill2lerobot.spill.layout import SpillLayout
-from spill2lerobot.stats import Stats, TwoPassStats, image_stats_from_counts
+from spill2lerobot.stats import PixelMoments, Stats, TwoPassStats, image_stats_from_counts
 
 VECTOR_COLUMNS = ("observation.state", "action")
 
@@ -55,11 +55,14 @@ def lowdim_stats(layout: SpillLayout, episode: Episode, fps: int) -> dict[str, S
 def image_stats(layout: SpillLayout, episode: Episode, camera: str) -> Stats:
     counts = np.zeros((3, 256), dtype=np.int64)
     samples = 0
+    moments = None
     for ref in episode.chunks:
         cam = load_chunk_stats(layout, ref)["cameras"][camera]
         counts += np.asarray(cam[f"{episode.sample_set}_counts"], dtype=np.int64)
         samples += cam[f"{episode.sample_set}_samples"]
-    return image_stats_from_counts(counts, samples)
+        # a bag episode's sums run on through its chunks: the last chunk's are the episode's
+        moments = cam.get(f"{episode.sample_set}_moments")
+    return image_stats_from_counts(counts, samples, PixelMoments(state=moments) if moments else None)
 
 
 def depth_stats(layout: SpillLayout, episode: Episode, camera: str) -> Stats:

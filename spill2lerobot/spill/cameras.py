@@ -23,7 +23,7 @@ from spill2lerobot.spill.video import (
     to_encoder_frame,
     to_rgb_frame,
 )
-from spill2lerobot.stats import channel_value_counts
+from spill2lerobot.stats import PixelMoments, channel_value_counts
 
 QUEUE_FRAMES = 24
 
@@ -54,6 +54,8 @@ class SegmentResult:
     bag_counts: np.ndarray = field(default_factory=lambda: np.zeros((3, 256), dtype=np.int64))
     chunk_samples: int = 0
     chunk_counts: np.ndarray = field(default_factory=lambda: np.zeros((3, 256), dtype=np.int64))
+    bag_moments: dict | None = None  # the bag-episode's float32 pixel sums so far (PixelMoments)
+    chunk_moments: PixelMoments = field(default_factory=PixelMoments)
     bad_frames: int = 0  # undecodable images replaced by the previous good one
     filled_frames: int = 0  # ... of which had no good one before them in the chunk (mid-grey)
 
@@ -71,9 +73,11 @@ class CameraFailed(Exception):
 
 
 class CameraWorker:
-    def __init__(self, name: str, settings: EncoderSettings) -> None:
+    def __init__(self, name: str, settings: EncoderSettings, bag_moments: dict | None = None) -> None:
+        """``bag_moments``: the state after the last finished chunk, when a bag is resumed."""
         self.name = name
         self._settings = settings
+        self._bag_moments = PixelMoments(state=bag_moments)  # carried across the bag's chunks
         self._jobs: queue.Queue = queue.Queue(maxsize=QUEUE_FRAMES)
         self._results: queue.Queue = queue.Queue()
         self._error: BaseException | None = None
@@ -135,6 +139,7 @@ class CameraWorker:
                     self._last_good = None  # repeat only within a chunk: resumed runs see the same
                 elif isinstance(job, EndSegment):
                     result.frames = writer.close()
+                    result.bag_moments = self._bag_moments.state()
                     self._results.put(result)
                     writer = None
                 else:
@@ -159,11 +164,14 @@ class CameraWorker:
         else:
             self._last_good = rgb
         if job.in_bag_sample or job.in_chunk_sample:
-            counts = channel_value_counts(rgb.to_ndarray())
+            pixels = rgb.to_ndarray()
+            counts = channel_value_counts(pixels)
             if job.in_bag_sample:
                 result.bag_counts += counts
                 result.bag_samples += 1
+                self._bag_moments.add(pixels)
             if job.in_chunk_sample:
                 result.chunk_counts += counts
                 result.chunk_samples += 1
+                result.chunk_moments.add(pixels)
         writer.write(to_encoder_frame(rgb, self._settings))

@@ -259,14 +259,14 @@ def depth_feature(profile: Profile) -> dict:
 class DepthWorker(CameraWorker):
     """A camera worker for a depth topic: decode, resize (nearest), encode in the profile's form."""
 
-    def __init__(self, camera: Camera, profile: Profile) -> None:
+    def __init__(self, camera: Camera, profile: Profile, bag_moments: dict | None = None) -> None:
         self._raw = camera.kind == "depth_raw"
         self._native = profile.dataset.depth_mode == "native"
         self._depth_range = list(profile.dataset.depth_range)
         self._colour = EncoderSettings.from_profile(profile)
         self._decoder_depth = DepthDecoder()
         settings = DepthEncoderSettings.for_profile(profile) if self._native else self._colour
-        super().__init__(camera.name, settings)
+        super().__init__(camera.name, settings, bag_moments)
 
     def _encode(self, job: FrameJob, decoder, writer: SegmentWriter, result: SegmentResult) -> None:
         size = self._colour.width, self._colour.height
@@ -302,21 +302,26 @@ class DepthWorker(CameraWorker):
             writer.write(native_frame(depth))
             return
         rgb = rgb8_form(depth, self._depth_range)
-        if job.in_bag_sample or job.in_chunk_sample:
+        if job.in_bag_sample or job.in_chunk_sample:  # exactly as a colour camera's picture
             counts = channel_value_counts(rgb)
             if job.in_bag_sample:
                 result.bag_counts += counts
                 result.bag_samples += 1
+                self._bag_moments.add(rgb)
             if job.in_chunk_sample:
                 result.chunk_counts += counts
                 result.chunk_samples += 1
+                result.chunk_moments.add(rgb)
         writer.write(to_encoder_frame(av.VideoFrame.from_ndarray(rgb, format="rgb24"), self._colour))
 
 
-def make_worker(camera: Camera, profile: Profile, settings: EncoderSettings) -> CameraWorker:
+def make_worker(
+    camera: Camera, profile: Profile, settings: EncoderSettings, bag_moments: dict | None = None
+) -> CameraWorker:
+    """``bag_moments``: the camera's carried pixel sums when a bag is resumed (see stats.PixelMoments)."""
     if camera.is_depth:
-        return DepthWorker(camera, profile)
-    return CameraWorker(camera.name, settings)
+        return DepthWorker(camera, profile, bag_moments)
+    return CameraWorker(camera.name, settings, bag_moments)
 
 
 # --- statistics -------------------------------------------------------------------------------
