@@ -235,8 +235,23 @@ def test_rgb8_option_gives_the_originals_features_and_pictures(tmp_path):
             # the original's picture through a yuv420p video: close, not bit-exact
             assert np.abs(shown - want).mean() < 3.0, (frame, key)
     run_cli("validate", str(out), "--against", str(bag), *small, "--set", "dataset.depth_mode=rgb8")
-    stats = json.loads((out / "meta/stats.json").read_text())["observation.depth_h"]
-    assert np.shape(stats["mean"]) == (3, 1, 1) and 0 <= np.min(stats["min"]) <= np.max(stats["max"]) <= 1
+    # statistics: lerobot's, of the original's pictures (as for a colour camera: 0..1)
+    n = len(ds)
+    wanted = set(sample_indices(n))
+    paths = []
+    for frame in range(n):
+        path = tmp_path / f"rgb8-{frame}.png"
+        if frame in wanted:
+            depth = expected_depth_mm(0, int(picks["observation.depth_h"][frame]), 64, 48)
+            Image.fromarray(original_rgb8(depth, [0, 1500])).save(path)
+        paths.append(str(path))
+    theirs = compute_episode_stats(
+        {"observation.depth_h": paths}, {"observation.depth_h": info["features"]["observation.depth_h"]}
+    )
+    row = pq.read_table(out / "meta/episodes/chunk-000/file-000.parquet").to_pylist()[0]
+    for name, value in theirs["observation.depth_h"].items():
+        got = np.asarray(row[f"stats/observation.depth_h/{name}"], dtype=np.float64)
+        np.testing.assert_allclose(got, value, rtol=1e-6, atol=2 / 5000, err_msg=name)
 
 
 @pytest.mark.parametrize(
