@@ -1190,12 +1190,7 @@ def _check_depth_frame(report, bag_path, label, root, info, cam, raw, store, msg
     height, width = feature["shape"][:2]
     native = bool((feature.get("info") or {}).get("is_depth_map"))
     try:
-        if cam.kind == "depth_raw":
-            depth = DepthDecoder.decode_raw(raw[cam.topic])
-        else:
-            depth = DepthDecoder.decode_compressed(
-                bytes(store.deserialize_ros1(raw[cam.topic], msgtypes[cam.topic]).data)
-            )
+        depth = DepthDecoder.decode_message(raw[cam.topic], cam.kind == "depth_raw")
         depth = resize_nearest(depth, width, height)
     except (av.FFmpegError, ValueError) as exc:
         report.fail(bag_path, f"{label}: its {cam.topic} depth image is undecodable ({exc})")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import random
 import struct
+from fractions import Fraction
 
 import av
 import numpy as np
@@ -261,6 +262,35 @@ def test_raw_depth_image_messages_decode_exactly(encoding, bigendian, pad):
     depth = expected_depth_mm(1, 9, 20, 10)
     payload = raw_depth_image(3, 10**18, "cam_l_depth_optical_frame", depth, encoding, bigendian, pad)
     np.testing.assert_array_equal(DepthDecoder.decode_raw(payload), depth)
+
+
+def test_compressed_depth_32fc1_is_decoded_like_image_transport():
+    """compressed_depth_image_transport's 32FC1 form: PNG of quantised inverse depth."""
+    depth_max, quantization = 10.0, 100.0  # its defaults
+    quant_a = quantization * (quantization + 1.0)
+    quant_b = 1.0 - quant_a / depth_max
+    source = expected_depth_mm(2, 5, 32, 16)
+    inverse = (np.float32(quant_a) / (source.astype(np.float32) / 1000) + np.float32(quant_b)).astype(np.uint16)
+    inverse[0, :3] = 0  # no reading
+    png = av.CodecContext.create("png", "w")
+    png.width, png.height, png.pix_fmt = 32, 16, "gray16be"
+    png.time_base = Fraction(1, 30)
+    png.open()
+    frame = av.VideoFrame.from_ndarray(inverse, format="gray16le").reformat(format="gray16be")
+    data = struct.pack("<iff", 0, quant_a, quant_b) + b"".join(bytes(p) for p in png.encode(frame))
+    payload = struct.pack("<III", 0, 0, 0) + struct.pack("<I", 0)
+    fmt = b"32FC1; compressedDepth png"
+    payload += struct.pack("<I", len(fmt)) + fmt + struct.pack("<I", len(data)) + data
+    decoded = DepthDecoder.decode_message(payload, raw=False)
+    assert (decoded[0, :3] == 0).all()
+    assert np.abs(decoded.astype(np.int32) - source)[:, 3:].max() <= 1  # inverse-depth quantisation
+
+
+def test_malformed_depth_messages_are_undecodable_images():
+    for payload in (b"", b"\x00" * 20, struct.pack("<III", 0, 0, 0) + struct.pack("<I", 1000)):
+        for raw in (True, False):
+            with pytest.raises(ValueError):
+                DepthDecoder.decode_message(payload, raw=raw)
 
 
 def test_raw_32fc1_invalid_values_are_no_reading():

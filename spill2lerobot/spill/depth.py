@@ -19,6 +19,7 @@ whole millimetres; non-finite or non-positive values become 0, "no reading").
 from __future__ import annotations
 
 import math
+import struct
 from dataclasses import dataclass
 from functools import cache
 
@@ -64,10 +65,24 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 class DepthDecoder:
     """compressedDepth PNG or raw ``sensor_msgs/Image`` payload -> uint16 millimetres (HxW)."""
 
+    @classmethod
+    def decode_message(cls, payload: bytes | memoryview, raw: bool) -> np.ndarray:
+        """A serialized depth message: ``sensor_msgs/Image`` (``raw``) or compressedDepth
+        ``sensor_msgs/CompressedImage``. A malformed one raises ValueError."""
+        try:
+            if raw:
+                return cls.decode_raw(payload)
+            fmt, data = _compressed_image_fields(payload)
+            return cls.decode_compressed(data, fmt)
+        except (IndexError, struct.error, UnicodeError) as exc:
+            raise ValueError(f"malformed depth message ({type(exc).__name__})") from None
+
     @staticmethod
-    def decode_compressed(data: bytes) -> np.ndarray:
+    def decode_compressed(data: bytes, fmt: str = "16UC1; compressedDepth png") -> np.ndarray:
         """The ``data`` of a compressedDepth CompressedImage: the PNG after its config header
-        (found by its signature, like the original)."""
+        (found by its signature, like the original). 16UC1: millimetres. 32FC1 (``fmt`` starts
+        with it): the PNG holds quantised inverse depth, decoded as compressed_depth_image_transport
+        does (``depthQuantA / (v - depthQuantB)`` metres, 0 = no reading)."""
         start = data.find(PNG_MAGIC)
         if start < 0:
             raise ValueError("no PNG image in the compressedDepth data")
@@ -80,7 +95,13 @@ class DepthDecoder:
         frame = frames[0]
         if frame.format.name not in ("gray16be", "gray16le", "gray"):
             raise ValueError(f"compressedDepth PNG is {frame.format.name}, expected 16-bit grey")
-        return frame.to_ndarray().astype(np.uint16, copy=False)
+        values = frame.to_ndarray().astype(np.uint16, copy=False)
+        if not fmt.strip().startswith("32FC1"):
+            return values
+        quant_a, quant_b = struct.unpack_from("<ff", data, 4)  # ConfigHeader: int32 format, float depthParam[2]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            metres = np.float32(quant_a) / (values.astype(np.float32) - np.float32(quant_b))
+        return metres_to_mm(np.where(values == 0, np.nan, metres))
 
     @staticmethod
     def decode_raw(payload: bytes | memoryview) -> np.ndarray:
@@ -112,6 +133,20 @@ class DepthDecoder:
         if dtype.kind == "u":
             return pixels.astype(np.uint16)
         return metres_to_mm(pixels)
+
+
+def _compressed_image_fields(payload: bytes | memoryview) -> tuple[str, bytes]:
+    """``format`` and ``data`` of a serialized ``sensor_msgs/CompressedImage``."""
+    view = memoryview(payload)
+    pos = 12  # header: seq u32, stamp (2 x u32)
+    pos += 4 + int.from_bytes(view[pos : pos + 4], "little")  # frame_id
+    size = int.from_bytes(view[pos : pos + 4], "little")
+    fmt = bytes(view[pos + 4 : pos + 4 + size]).decode("ascii", "replace")
+    pos += 4 + size
+    size = int.from_bytes(view[pos : pos + 4], "little")
+    if pos + 4 + size > len(view):
+        raise ValueError("compressedDepth message shorter than its data")
+    return fmt, bytes(view[pos + 4 : pos + 4 + size])
 
 
 def metres_to_mm(metres: np.ndarray) -> np.ndarray:
@@ -271,11 +306,7 @@ class DepthWorker(CameraWorker):
     def _encode(self, job: FrameJob, decoder, writer: SegmentWriter, result: SegmentResult) -> None:
         size = self._colour.width, self._colour.height
         try:
-            if self._raw:
-                depth = self._decoder_depth.decode_raw(job.image)
-            else:
-                depth = self._decoder_depth.decode_compressed(job.image)
-            depth = resize_nearest(depth, *size)
+            depth = resize_nearest(self._decoder_depth.decode_message(job.image, self._raw), *size)
         except (ValueError, OSError, av.FFmpegError) as exc:
             if not job.repeat_bad:
                 message = f"{job.describe}: cannot decode depth image ({exc}); set faults.on_bad_frame=repeat to go on"

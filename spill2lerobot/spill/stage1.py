@@ -212,7 +212,7 @@ class ChunkSpiller:
             pick = frame.picks[cam.topic]
             self._workers[cam.name].submit(
                 FrameJob(
-                    image=bytes(pick.payload) if cam.kind == "depth_raw" else _image_bytes(pick.payload),
+                    image=bytes(pick.payload) if cam.is_depth else _image_bytes(pick.payload),
                     in_bag_sample=frame.index in self._bag_samples,
                     in_chunk_sample=offset in self._chunk_samples,
                     describe=f"{self._entry.path}: {cam.topic} message at {pick.time_ns} ns",
