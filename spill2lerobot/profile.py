@@ -146,6 +146,9 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
             raise UserError(f"profile key '{key}' must be a mapping, got {value!r}")
         return _build(tp, value, key)
     if origin in (typing.Union, types.UnionType):
+        options = [t for t in typing.get_args(tp) if t is not type(None)]
+        if value is not None and len(options) == 1 and dataclasses.is_dataclass(options[0]):
+            return _coerce(value, options[0], key)  # a section: its own error names the inner key
         for option in typing.get_args(tp):
             try:
                 return _coerce(value, option, key)
