@@ -180,9 +180,10 @@ def test_lerobot_opens_the_ros2_dataset_with_the_expected_frames(arm_dataset, ro
 
 
 def test_validate_accepts_the_ros2_dataset_against_its_bags(arm_dataset, ros2_bags):
-    bags = [str(ros2_bags["mcap"].path), str(ros2_bags["db3"].storage_file)]
-    result = run_cli("validate", str(arm_dataset), "--against", *bags, "--config", str(ARM_PROFILE), *SMALL)
-    assert "ok" in (result.stdout + result.stderr).lower()
+    bags = ["--against", str(ros2_bags["mcap"].path), "--against", str(ros2_bags["db3"].storage_file)]
+    result = run_cli("validate", str(arm_dataset), *bags, "--config", str(ARM_PROFILE), *SMALL)
+    assert result.stdout.strip().splitlines()[-1].startswith("OK: 2 episodes")
+    assert "compared with 2 bags" in result.stdout
 
 
 def _spawn(*args: str) -> subprocess.Popen:
