@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from rosbags.rosbag2 import StoragePlugin, Writer
+from rosbags.rosbag2 import CompressionFormat, CompressionMode, StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -110,8 +110,10 @@ def write_ros2_bag(
     width: int = 320,
     height: int = 240,
     start_ns: int = DEFAULT_START_NS,
+    compression: str | None = None,
 ) -> Ros2BagSummary:
-    """Write the sample arm bag to the rosbag2 folder ``path`` (must not exist)."""
+    """Write the sample arm bag to the rosbag2 folder ``path`` (must not exist); ``compression``:
+    None, 'message' or 'file' (zstd, as rosbag2 records with --compression-mode)."""
     path = Path(path)
     plugin = {"mcap": StoragePlugin.MCAP, "sqlite3": StoragePlugin.SQLITE3}[storage]
     store = get_typestore(Stores.ROS2_HUMBLE)
@@ -131,7 +133,11 @@ def write_ros2_bag(
     events = sorted((int(t), topic, k) for topic, ts in times.items() for k, t in enumerate(ts))
     encoders = {name: _JpegEncoder(width, height) for name in CAMERA_TOPICS}
     camera_of = {topic: name for name, topic in CAMERA_TOPICS.items()}
-    with Writer(path, version=9, storage_plugin=plugin) as writer:
+    writer = Writer(path, version=9, storage_plugin=plugin)
+    if compression is not None:
+        mode = {"message": CompressionMode.MESSAGE, "file": CompressionMode.FILE}[compression]
+        writer.set_compression(mode, CompressionFormat.ZSTD)
+    with writer:
         conns = {topic: writer.add_connection(topic, msgtype, typestore=store) for topic, msgtype in MSGTYPES.items()}
         for t_ns, topic, k in events:
             t = (t_ns - start_ns) / 1e9
@@ -157,6 +163,8 @@ def write_ros2_bag(
                 )
             writer.write(conns[topic], t_ns, store.serialize_cdr(msg, MSGTYPES[topic]))
     suffix = ".mcap" if storage == "mcap" else ".db3"
+    if compression == "file":
+        suffix += ".zstd"
     return Ros2BagSummary(path, path / f"{path.name}{suffix}", start_ns, times)
 
 
@@ -167,9 +175,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--size", default="320x240", help="image WIDTHxHEIGHT")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--compression", choices=["none", "message", "file"], default="none", help="zstd")
     args = parser.parse_args(argv)
     width, height = (int(v) for v in args.size.lower().split("x"))
-    summary = write_ros2_bag(args.out, args.seconds, storage=args.storage, seed=args.seed, width=width, height=height)
+    compression = None if args.compression == "none" else args.compression
+    summary = write_ros2_bag(
+        args.out,
+        args.seconds,
+        storage=args.storage,
+        seed=args.seed,
+        width=width,
+        height=height,
+        compression=compression,
+    )
     count = sum(len(t) for t in summary.times.values())
     print(f"{summary.storage_file}: {args.seconds:.1f} s, {count} messages on {len(summary.times)} topics")
     return 0

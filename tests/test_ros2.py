@@ -359,3 +359,18 @@ def test_open_bag_picks_the_reader(ros2_bags, bags):
         assert isinstance(bag, Ros1Bag)
     with open_bag(ros2_bags["db3"].path) as bag:
         assert isinstance(bag, Ros2Bag)
+
+
+@pytest.mark.parametrize("storage", ["mcap", "sqlite3"])
+@pytest.mark.parametrize("compression", ["message", "file"])
+def test_zstd_compressed_rosbag2_folders_read_the_same(tmp_path, storage, compression):
+    summary = gen_ros2_bag.write_ros2_bag(
+        tmp_path / "bag", 2.0, storage=storage, compression=compression, width=64, height=48
+    )
+    front = gen_ros2_bag.CAMERA_TOPICS["front"]
+    with open_bag(summary.path) as bag:
+        assert np.array_equal(bag.topic_times(front), summary.times[front])
+        assert bag.last_time(gen_ros2_bag.JOINT_STATES) == summary.times[gen_ros2_bag.JOINT_STATES][-1]
+        msgs = list(bag.messages([front], start_ns=int(summary.times[front][3])))
+        assert [m.time_ns for m in msgs] == summary.times[front][3:].tolist()
+        assert bag.compressed_image_data(msgs[0].data)[:2] == b"\xff\xd8"
