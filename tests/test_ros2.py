@@ -8,6 +8,7 @@ unconditionally: where it is missing they fail, they never skip.
 
 from __future__ import annotations
 
+import json
 import shutil
 import signal
 import subprocess
@@ -374,3 +375,20 @@ def test_zstd_compressed_rosbag2_folders_read_the_same(tmp_path, storage, compre
         msgs = list(bag.messages([front], start_ns=int(summary.times[front][3])))
         assert [m.time_ns for m in msgs] == summary.times[front][3:].tolist()
         assert bag.compressed_image_data(msgs[0].data)[:2] == b"\xff\xd8"
+
+
+def test_inspect_reads_ros2_bags_and_checks_a_generic_profile(ros2_bags, arm_dataset):
+    ds = LeRobotDataset("local/ros2_arm", root=arm_dataset)
+    first_length = int(ds.meta.episodes["length"][0])
+    for path in (ros2_bags["mcap"].path, ros2_bags["db3"].storage_file):
+        result = run_cli("inspect", str(path), "--config", str(ARM_PROFILE), *SMALL)
+        text = result.stdout
+        assert "/joint_states" in text and "sensor_msgs/JointState" in text
+        assert "image: jpeg 320x240" in text
+        assert "generic, main_timeline front at 30 fps" in text
+        assert "MISSING" not in text
+    mcap = run_cli("inspect", str(ros2_bags["mcap"].path), "--config", str(ARM_PROFILE), "--json")
+    facts = json.loads(mcap.stdout)
+    assert facts["profile"]["ok"] and facts["profile"]["frames"] == first_length
+    kuavo = run_cli("inspect", str(ros2_bags["mcap"].path)).stdout  # the default profile: what is missing
+    assert "MISSING    observation.state               /sensors_data_raw" in kuavo

@@ -98,6 +98,36 @@ class Ros2Bag:
 
     # -- index-only queries ------------------------------------------------------------------
 
+    @property
+    def start_ns(self) -> int:
+        """Record time of the first message (0 for an empty bag)."""
+        return self._reader.start_time if self._reader.message_count else 0
+
+    @property
+    def end_ns(self) -> int:
+        """Record time of the last message (0 for an empty bag)."""
+        return self._reader.end_time - 1 if self._reader.message_count else 0
+
+    @property
+    def chunks(self) -> list:
+        """The mcap chunks of every storage file (a .db3 has none)."""
+        return [chunk for store in self._storages if isinstance(store, McapReader) for chunk in store.chunks]
+
+    def compressions(self) -> list[str]:
+        """Compression of the bag (rosbag2 zstd mode) or of its mcap chunks."""
+        mode = self._reader.compression_mode
+        found = [f"{self._reader.compression_format} ({mode})"] if mode else []
+        for chunk in self.chunks:
+            name = chunk.compression or "none"
+            if name not in found:
+                found.append(name)
+        return found
+
+    def size_bytes(self) -> int:
+        if self.path.is_dir():
+            return sum(f.stat().st_size for f in self.path.iterdir() if f.is_file())
+        return self.path.stat().st_size
+
     def topics(self) -> dict[str, TopicInfo]:
         """Every topic with its type and message count."""
         out: dict[str, TopicInfo] = {}
