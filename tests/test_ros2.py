@@ -392,3 +392,12 @@ def test_inspect_reads_ros2_bags_and_checks_a_generic_profile(ros2_bags, arm_dat
     assert facts["profile"]["ok"] and facts["profile"]["frames"] == first_length
     kuavo = run_cli("inspect", str(ros2_bags["mcap"].path)).stdout  # the default profile: what is missing
     assert "MISSING    observation.state               /sensors_data_raw" in kuavo
+
+
+def test_a_file_that_is_not_a_ros2_bag_is_one_line(tmp_path):
+    fake = tmp_path / "fake.mcap"
+    fake.write_bytes(b"not an mcap file at all" * 10)
+    result = run_cli("convert", str(fake), str(tmp_path / "out"), "--config", str(ARM_PROFILE), check=False)
+    assert result.returncode == 2
+    line = result.stderr.strip().splitlines()[-1]
+    assert str(fake) in line and "cannot read this ROS2 bag" in line
