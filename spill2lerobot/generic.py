@@ -56,6 +56,8 @@ def part_size(part: FieldPart) -> int | None:
     """Number of values a part gives, when the profile alone says it."""
     if part.indices is not None:
         return len(part.indices)
+    if part.joints is not None:
+        return len(part.joints)
     if part.slice is not None:
         return len(range(*part.slice))
     if part.names is not None:
@@ -66,6 +68,8 @@ def part_size(part: FieldPart) -> int | None:
 def part_names(part: FieldPart) -> list[str]:
     if part.names is not None:
         return list(part.names)
+    if part.joints is not None:
+        return list(part.joints)
     base = part.topic.rstrip("/").rsplit("/", 1)[-1] or part.topic
     sources = part.indices if part.indices is not None else range(*part.slice)
     return [f"{base}.{part.field}.{i}" for i in sources]
@@ -106,8 +110,10 @@ def _check_part(part: FieldPart, key: str) -> list[str]:
         raise UserError(
             f"profile key '{key}.field' must be a field path such as position or joint_data.joint_q, got {part.field!r}"
         )
-    if part.slice is not None and part.indices is not None:
-        raise UserError(f"profile key '{key}': give slice or indices, not both")
+    if sum(x is not None for x in (part.slice, part.indices, part.joints)) > 1:
+        raise UserError(f"profile key '{key}': give one of slice, indices and joints")
+    if part.joints is not None and (not part.joints or len(set(part.joints)) != len(part.joints)):
+        raise UserError(f"profile key '{key}.joints' must be a non-empty list of distinct joint names")
     if part.slice is not None:
         ok = len(part.slice) in (2, 3) and all(v >= 0 for v in part.slice[:2]) and part.slice[1] > part.slice[0]
         if not ok or (len(part.slice) == 3 and part.slice[2] <= 0):
@@ -119,7 +125,9 @@ def _check_part(part: FieldPart, key: str) -> list[str]:
         raise UserError(f"profile key '{key}.indices' must be a non-empty list of indices >= 0")
     size = part_size(part)
     if size is None:
-        raise UserError(f"profile key '{key}': give names (one per value), slice or indices so the size is known")
+        raise UserError(
+            f"profile key '{key}': give names (one per value), slice, indices or joints so the size is known"
+        )
     if part.names is not None and len(part.names) != size:
         raise UserError(f"profile key '{key}.names' has {len(part.names)} names for {size} values")
     return part_names(part)
@@ -160,6 +168,7 @@ class GenericExtractor:
         self._parts = {"state": list(self._features.state), "action": list(self._features.action)}
         self._sizes = {key: [part_size(p) for p in parts] for key, parts in self._parts.items()}
         self._indexers = {key: [_indexer(p) for p in parts] for key, parts in self._parts.items()}
+        self._joint_cache: dict[tuple, np.ndarray] = {}
 
     def cameras(self) -> tuple[Camera, ...]:
         return tuple(Camera(name, topic) for name, topic in self._features.cameras.items())
@@ -204,6 +213,8 @@ class GenericExtractor:
         out = []
         for part, size, index in zip(self._parts[key], self._sizes[key], self._indexers[key], strict=True):
             raw = field_value(msgs[part.topic], part.field)
+            if part.joints is not None:
+                index = self._joint_index(part, msgs[part.topic])
             values = np.asarray(raw, dtype=np.float64)
             if values.ndim == 0:
                 values = values.reshape(1)
@@ -211,7 +222,7 @@ class GenericExtractor:
                 raise ValueError(f"{part.topic} {part.field} is not a list of numbers")
             n = len(values)
             if index is not None:
-                needed = max(part.indices) + 1 if part.indices is not None else part.slice[1]
+                needed = max(index) + 1 if part.slice is None else part.slice[1]
                 if n < needed:
                     raise ValueError(
                         f"{part.topic} {part.field} has {n} values, the profile takes up to index {needed - 1}"
@@ -224,6 +235,20 @@ class GenericExtractor:
                 values = (values >= part.threshold).astype(np.float64)
             out.append(values)
         return np.concatenate(out).astype(np.float32)
+
+    def _joint_index(self, part: FieldPart, msg: object) -> np.ndarray:
+        """Positions of ``part.joints`` in the message's ``name`` list (cached per name list)."""
+        parent, _, _ = part.field.rpartition(".")
+        names = tuple(field_value(msg, f"{parent}.name" if parent else "name"))
+        key = (id(part), names)
+        index = self._joint_cache.get(key)
+        if index is None:
+            where = {name: i for i, name in enumerate(names)}
+            lacking = [j for j in part.joints if j not in where]
+            if lacking:
+                raise ValueError(f"{part.topic} has no joint {lacking[0]!r} (joints: {', '.join(names) or 'none'})")
+            index = self._joint_cache[key] = np.asarray([where[j] for j in part.joints], dtype=np.intp)
+        return index
 
 
 def _indexer(part: FieldPart):

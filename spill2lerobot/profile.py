@@ -84,13 +84,15 @@ class FaultOptions:
 class FieldPart:
     """Values of one message field (generic profiles): ``topic``'s ``field`` (dotted path, e.g.
     ``position`` or ``joint_data.joint_q``; ``poses[0].x`` indexes), optionally a ``slice``
-    ([start, stop] or [start, stop, step]) or ``indices``, then ``convert`` (unit), ``* scale +
-    offset``, and ``threshold`` (values >= it become 1, others 0)."""
+    ([start, stop] or [start, stop, step]), ``indices`` or ``joints`` (by name, looked up in the
+    message's ``name`` list beside the field, as in sensor_msgs/JointState), then ``convert``
+    (unit), ``* scale + offset``, and ``threshold`` (values >= it become 1, others 0)."""
 
     topic: str = ""
     field: str = ""
     slice: list[int] | None = None
     indices: list[int] | None = None
+    joints: list[str] | None = None
     convert: Literal["none", "deg2rad", "rad2deg", "mm2m", "m2mm", "percent"] = "none"
     scale: float = 1.0
     offset: float = 0.0

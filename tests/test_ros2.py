@@ -296,10 +296,12 @@ def _arm(**changes) -> dict:
         ({"features__state__0__topic": "joint_states"}, "profile key 'features.state[0].topic' must be a topic"),
         ({"features__action__0__field": "data..x"}, "profile key 'features.action[0].field' must be a field path"),
         ({"features__action__0__slice": [6, 2]}, "profile key 'features.action[0].slice' must be"),
-        ({"features__action__0__indices": [1]}, "profile key 'features.action[0]': give slice or indices"),
+        ({"features__action__0__indices": [1]}, "'features.action[0]': give one of slice, indices and joints"),
         ({"features__action__0__convert": "furlongs"}, "profile key 'features.action[0].convert' must be one of"),
         ({"features__action__0__scale": "2"}, "profile key 'features.action[0].scale' must be a number"),
         ({"features__action__1__names": None}, "profile key 'features.action[1]': give names"),
+        ({"features__state__0__joints": ["a", "a"]}, "profile key 'features.state[0]': give one of"),
+        ({"features__action__1__joints": ["a", "a"]}, "profile key 'features.action[1].joints' must be"),
         ({"features__action__0__names": ["a", "b"]}, "profile key 'features.action[0].names' has 2 names for 6 values"),
         ({"features__action__1__names": ["joint_1"]}, "the name 'joint_1' is used twice"),
     ],
@@ -401,3 +403,45 @@ def test_a_file_that_is_not_a_ros2_bag_is_one_line(tmp_path):
     assert result.returncode == 2
     line = result.stderr.strip().splitlines()[-1]
     assert str(fake) in line and "cannot read this ROS2 bag" in line
+
+
+def test_parts_pick_joints_by_name_convert_and_threshold(tmp_path):
+    from rosbags.typesys import Stores, get_typestore
+
+    from spill2lerobot.generic import GenericExtractor
+
+    profile = _arm(
+        features__state=[
+            {"topic": "/joint_states", "field": "position", "joints": ["gripper", "joint_2"]},
+            {"topic": "/joint_states", "field": "position", "indices": [6], "threshold": 0.05, "names": ["closed"]},
+        ]
+    )
+    path = tmp_path / "p.yaml"
+    path.write_text(yaml.safe_dump(profile))
+    extractor = GenericExtractor(load_profile(path))
+    assert extractor.state_names() == ["gripper", "joint_2", "closed"]
+    store = get_typestore(Stores.ROS2_HUMBLE)
+    types = store.types
+    stamp = types["builtin_interfaces/msg/Time"](sec=0, nanosec=0)
+    header = types["std_msgs/msg/Header"](stamp=stamp, frame_id="")
+    joints = types["sensor_msgs/msg/JointState"](
+        header=header,
+        name=["joint_2", "joint_1", "joint_3", "joint_4", "joint_5", "joint_6", "gripper"],
+        position=np.array([0.2, 0.1, 0.3, 0.4, 0.5, 0.6, 0.07]),
+        velocity=np.zeros(7),
+        effort=np.zeros(7),
+    )
+    msgs = {
+        "/joint_states": joints,
+        "/arm_controller/commands": types["std_msgs/msg/Float64MultiArray"](
+            layout=types["std_msgs/msg/MultiArrayLayout"](dim=[], data_offset=0), data=np.full(6, 90.0)
+        ),
+        "/gripper_controller/command": types["std_msgs/msg/Float64"](data=40.0),
+    }
+    roles = extractor.resolve_topics({})
+    state, action = extractor.state_and_action(roles, msgs)
+    np.testing.assert_array_equal(state, np.float32([0.07, 0.2, 1.0]))
+    np.testing.assert_allclose(action, np.float32([np.pi / 2] * 6 + [0.04]), rtol=1e-7)
+    joints.name[0] = "elbow"  # a joint the profile names is gone: one clear error
+    with pytest.raises(ValueError, match="no joint 'joint_2'"):
+        extractor.state_and_action(roles, msgs)
