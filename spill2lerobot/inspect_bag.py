@@ -33,7 +33,8 @@ from spill2lerobot import kuavo
 from spill2lerobot.bag import Ros2Bag, is_ros2_bag, open_bag, ros1
 from spill2lerobot.bag.ros1 import BagError, Ros1Bag
 from spill2lerobot.errors import UserError
-from spill2lerobot.profile import DEFAULT_PROFILE, Profile, load_profile
+from spill2lerobot.profile import DEFAULT_PROFILE, FieldPart, Profile, load_profile
+from spill2lerobot.suggest_generic import generic_base, looks_like_kuavo, suggest_features
 
 COMPRESSED_IMAGE = "sensor_msgs/msg/CompressedImage"
 RAW_IMAGE = "sensor_msgs/msg/Image"
@@ -656,6 +657,8 @@ def suggest(index: IndexView, facts: Mapping[str, TopicFacts], base: Profile) ->
         note = "--suggest adapts Kuavo profiles; a generic profile is checked as given"
         return base, Suggestion([], [note], checked.frames, checked.reason)
     topics = index.topics()
+    if not looks_like_kuavo(topics):
+        return _suggest_generic(index, facts, base)
     ds = dataclasses.replace(base.dataset, resize=dataclasses.replace(base.dataset.resize))
     values: list[Inferred] = []
     warnings: list[str] = []
@@ -741,6 +744,33 @@ def suggest(index: IndexView, facts: Mapping[str, TopicFacts], base: Profile) ->
     return profile, Suggestion(values, warnings, checked.frames, checked.reason, _differences(base, profile))
 
 
+def _suggest_generic(index, facts: Mapping[str, TopicFacts], base: Profile) -> tuple[Profile, Suggestion]:
+    """Not a Kuavo bag: a generic profile from its cameras, joint states and commands."""
+    warnings: list[str] = []
+    features, main = suggest_features(getattr(index, "bag", index), index.topics(), facts, warnings)
+    profile = generic_base(base, features, main)
+    ds = profile.dataset
+    values = [Inferred("features", "cameras, state, action", "not a Kuavo bag: a generic profile")]
+    main_facts = facts.get(features.cameras[main])
+    if main_facts is not None and main_facts.rate_hz:
+        values.append(Inferred("dataset.main_timeline", main, "the fastest camera"))
+        ds.main_timeline_fps = max(1, round(main_facts.rate_hz))
+        ds.train_hz = _train_hz(ds.main_timeline_fps, base.dataset.train_hz)
+        values.append(
+            Inferred("dataset.main_timeline_fps", ds.main_timeline_fps, f"measured {main_facts.rate_hz:.2f} Hz")
+        )
+        values.append(Inferred("dataset.train_hz", ds.train_hz, f"divides {ds.main_timeline_fps}"))
+        image = main_facts.image
+        if image is not None and image.width and image.height:
+            ds.resize.width, ds.resize.height = image.width - image.width % 2, image.height - image.height % 2
+            values.append(
+                Inferred("dataset.resize", {"width": ds.resize.width, "height": ds.resize.height}, f"{main} images")
+            )
+    warnings.append("check units: add convert (deg2rad, mm2m, ...) to parts whose topic is not in radians/metres")
+    checked = check_profile(index, profile)
+    return profile, Suggestion(values, warnings, checked.frames, checked.reason)  # too much for --set
+
+
 def _differences(base: Profile, profile: Profile) -> list[str]:
     """``--set`` arguments that turn ``base`` into ``profile``."""
     old = _flatten(base.to_dict())
@@ -780,6 +810,12 @@ def profile_yaml(profile: Profile, suggestion: Suggestion, bag: BagFacts) -> str
             if isinstance(value, Mapping):
                 lines.append(f"{' ' * indent}{key}:{note}")
                 emit(value, indent + 2, f"{name}.")
+            elif isinstance(value, list) and value and all(isinstance(v, Mapping) for v in value):
+                lines.append(f"{' ' * indent}{key}:{note}")  # generic parts: one a line, defaults left out
+                defaults = dataclasses.asdict(FieldPart())
+                for item in value:
+                    shown = {k: v for k, v in item.items() if k in ("topic", "field") or v != defaults.get(k)}
+                    lines.append(f"{' ' * indent}  - {_yaml_value(shown)}")
             else:
                 lines.append(f"{' ' * indent}{key}: {_yaml_value(value)}{note}")
 
@@ -949,6 +985,8 @@ def report_lines(report: BagFacts) -> list[str]:
     overrides = report.suggestion.overrides
     if overrides:
         lines.append("  the bag suggests: " + " ".join(f"--set {o}" for o in overrides) + "  (see --suggest)")
+    elif any(item.key == "features" for item in report.suggestion.values):
+        lines.append("  not a Kuavo bag: --suggest writes a generic profile for it")
     lines.append("")
     share = 100 * report.bytes_read / report.size_bytes if report.size_bytes else 0.0
     lines.append(

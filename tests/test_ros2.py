@@ -445,3 +445,23 @@ def test_parts_pick_joints_by_name_convert_and_threshold(tmp_path):
     joints.name[0] = "elbow"  # a joint the profile names is gone: one clear error
     with pytest.raises(ValueError, match="no joint 'joint_2'"):
         extractor.state_and_action(roles, msgs)
+
+
+def test_inspect_suggests_a_generic_profile_for_a_non_kuavo_bag(ros2_bags, tmp_path):
+    text = run_cli("inspect", str(ros2_bags["mcap"].path), "--suggest").stdout
+    path = tmp_path / "suggested.yaml"
+    path.write_text(text)
+    profile = load_profile(path)
+    features = profile.features
+    assert features.cameras == gen_ros2_bag.CAMERA_TOPICS
+    assert profile.dataset.main_timeline in features.cameras and profile.dataset.main_timeline_fps == 30
+    assert [(p.topic, p.field, p.joints) for p in features.state] == [
+        (gen_ros2_bag.JOINT_STATES, "position", list(gen_ros2_bag.JOINT_NAMES))
+    ]
+    assert [(p.topic, p.slice) for p in features.action] == [
+        (gen_ros2_bag.ARM_COMMAND, [0, 6]),
+        (gen_ros2_bag.GRIPPER_COMMAND, None),
+    ]
+    assert "# With this profile the bag gives" in text
+    report = run_cli("inspect", str(ros2_bags["db3"].path)).stdout
+    assert "not a Kuavo bag: --suggest writes a generic profile" in report
