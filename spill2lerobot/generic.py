@@ -98,6 +98,8 @@ def check_features(profile: Profile) -> None:
         names: list[str] = []
         for i, part in enumerate(parts):
             names += _check_part(part, f"features.{key}[{i}]")
+            if part.topic in features.cameras.values():
+                raise UserError(f"profile key 'features.{key}[{i}].topic': {part.topic} is a camera topic")
         duplicate = next((n for n in names if names.count(n) > 1), None)
         if duplicate is not None:
             raise UserError(f"profile key 'features.{key}': the name {duplicate!r} is used twice; give unique names")

@@ -304,6 +304,10 @@ def _arm(**changes) -> dict:
         ({"features__action__1__joints": ["a", "a"]}, "profile key 'features.action[1].joints' must be"),
         ({"features__action__0__names": ["a", "b"]}, "profile key 'features.action[0].names' has 2 names for 6 values"),
         ({"features__action__1__names": ["joint_1"]}, "the name 'joint_1' is used twice"),
+        (
+            {"features__action__1__topic": "/camera/front/image_raw/compressed"},
+            "profile key 'features.action[1].topic': /camera/front/image_raw/compressed is a camera topic",
+        ),
     ],
 )
 def test_generic_profile_errors_are_one_line_naming_the_key(tmp_path, changes, message):
