@@ -85,6 +85,10 @@ def check_features(profile: Profile) -> None:
             raise UserError(f"profile key 'features.cameras.{name}': camera names may use letters, digits and _ only")
         if not topic.startswith("/"):
             raise UserError(f"profile key 'features.cameras.{name}' must be a topic (starting with /), got {topic!r}")
+    topics = list(features.cameras.values())
+    repeated = next((t for t in topics if topics.count(t) > 1), None)
+    if repeated is not None:
+        raise UserError(f"profile key 'features.cameras': topic {repeated} is given to two cameras; give each its own")
     if profile.dataset.main_timeline not in features.cameras:
         known = " | ".join(map(repr, features.cameras))
         raise UserError(

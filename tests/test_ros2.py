@@ -290,6 +290,7 @@ def _arm(**changes) -> dict:
         ({"features__cameras": {}}, "profile key 'features.cameras' must name at least one camera"),
         ({"features__cameras": ["/a"]}, "profile key 'features.cameras' must be a mapping"),
         ({"features__cameras__front": 3}, "profile key 'features.cameras.front' must be a string"),
+        ({"features__cameras__front": "/camera/wrist/image_raw/compressed"}, "is given to two cameras"),
         ({"dataset__main_timeline": "head"}, "profile key 'dataset.main_timeline' must be one of the cameras"),
         ({"features__state": []}, "profile key 'features.state' must list at least one part"),
         ({"features__state__0__fields": "x"}, "unknown profile key 'features.state[0].fields'"),
