@@ -261,6 +261,8 @@ class _MessageLayout:
 class Ros1Bag:
     """A ROS1 bag opened for index queries and time-ordered streaming of chosen topics."""
 
+    serialization = "ros1"  # how messages are encoded (``Ros2Bag``: "cdr")
+
     def __init__(self, path: str | Path, recover: bool = False) -> None:
         """Open a bag and read its index.
 
@@ -849,6 +851,9 @@ class Ros1Bag:
 
     def deserialize(self, msg: Message) -> object:
         return self.typestore().deserialize_ros1(msg.data, msg.connection.msgtype)
+
+    def deserialize_raw(self, data: bytes | memoryview, msgtype: str) -> object:
+        return self.typestore().deserialize_ros1(data, msgtype)
 
 
 class _Scanner:

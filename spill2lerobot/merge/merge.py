@@ -11,8 +11,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from spill2lerobot import kuavo, lerobot_format
+from spill2lerobot import lerobot_format
 from spill2lerobot.errors import UserError
+from spill2lerobot.features import extractor_for
 from spill2lerobot.fsutil import commit, fsync_dir, remove_tree, tmp_path, write_json_atomic
 from spill2lerobot.merge.episode_stats import episode_columns, image_stats, lowdim_stats
 from spill2lerobot.merge.plan import Episode, EpisodeMode, assign_files, plan_episodes
@@ -43,20 +44,20 @@ def _profile_of(manifest: dict) -> Profile:
 
 
 def _features(profile: Profile) -> dict:
-    names = kuavo.feature_names(profile)
+    extractor = extractor_for(profile)
     settings = EncoderSettings.from_profile(profile)
     features = {
-        "observation.state": lerobot_format.vector_feature(names),
-        "action": lerobot_format.vector_feature(names),
+        "observation.state": lerobot_format.vector_feature(extractor.state_names()),
+        "action": lerobot_format.vector_feature(extractor.action_names()),
     }
-    for cam in kuavo.cameras(profile):
+    for cam in extractor.cameras():
         features[cam.key] = lerobot_format.video_feature(settings.height, settings.width, settings.video_info())
     return features
 
 
 def _write_videos(layout: SpillLayout, episodes: list[Episode], profile: Profile, root: Path, progress) -> None:
     fps = profile.dataset.train_hz
-    for cam in kuavo.cameras(profile):
+    for cam in extractor_for(profile).cameras():
         sizes = [sum(layout.segment(r.bag_id, r.chunk, cam.name).stat().st_size for r in ep.chunks) for ep in episodes]
         assign_files(episodes, cam.key, sizes, lerobot_format.VIDEO_FILE_SIZE_MB * MB)
         by_file: dict[tuple[int, int], list[Episode]] = {}
@@ -118,7 +119,7 @@ def _episode_stats(layout: SpillLayout, episodes: list[Episode], profile: Profil
     all_stats = []
     for ep in episodes:
         stats = lowdim_stats(layout, ep, fps)
-        for cam in kuavo.cameras(profile):
+        for cam in extractor_for(profile).cameras():
             stats[cam.key] = image_stats(layout, ep, cam.name)
         all_stats.append(stats)
     return all_stats
@@ -137,7 +138,7 @@ def _write_episodes_table(episodes: list[Episode], stats: list[dict], profile: P
             "dataset_from_index": ep.dataset_from,
             "dataset_to_index": ep.dataset_from + ep.length,
         }
-        for cam in kuavo.cameras(profile):
+        for cam in extractor_for(profile).cameras():
             offset = ep.file_offset[cam.key]
             row[f"videos/{cam.key}/chunk_index"] = ep.files[cam.key][0]
             row[f"videos/{cam.key}/file_index"] = ep.files[cam.key][1]

@@ -24,8 +24,10 @@ from rosbags.typesys import TypesysError
 
 from spill2lerobot import kuavo
 from spill2lerobot.align import AlignedFrame, StreamingAligner, resume_point, target_times
+from spill2lerobot.bag import is_ros2_bag, open_bag
 from spill2lerobot.bag.ros1 import BagError, Ros1Bag
 from spill2lerobot.errors import UserError
+from spill2lerobot.features import extractor_for
 from spill2lerobot.fsutil import commit, remove_tree, tmp_path, write_json_atomic
 from spill2lerobot.profile import Profile
 from spill2lerobot.spill import journal
@@ -76,13 +78,28 @@ class BagResult:
 
 
 def list_bags(inputs: list[Path]) -> list[Path]:
-    """Bags from files and folders, sorted by path; each folder contributes its *.bag files."""
+    """Bags from files and folders, sorted by path; each folder contributes its *.bag
+    (*.bag.active), *.mcap and *.db3 files and its rosbag2 sub-folders; a rosbag2 folder
+    (with metadata.yaml) is one bag."""
     bags: list[Path] = []
     for path in inputs:
-        if path.is_dir():
-            found = sorted([*path.glob("*.bag"), *path.glob("*.bag.active")])
+        if path.is_dir() and is_ros2_bag(path):
+            bags.append(path)
+        elif path.is_dir():
+            found = sorted(
+                [
+                    *path.glob("*.bag"),
+                    *path.glob("*.bag.active"),
+                    *path.glob("*.mcap"),
+                    *path.glob("*.db3"),
+                    *(sub for sub in path.iterdir() if sub.is_dir() and is_ros2_bag(sub)),
+                ]
+            )
             if not found:
-                raise UserError(f"{path}: folder holds no .bag files; pass bag files or a folder of them")
+                raise UserError(
+                    f"{path}: folder holds no bags (.bag, .mcap, .db3 or rosbag2 folders); "
+                    "pass bag files or a folder of them"
+                )
             bags += found
         elif path.exists():
             bags.append(path)
@@ -116,7 +133,7 @@ def make_plan(bag: Ros1Bag, profile: Profile, roles: kuavo.TopicRoles) -> tuple[
     """Timeline from the index only: main-camera times and each topic's last time."""
     ds = profile.dataset
     present = set(bag.topics())
-    cutoff = min(bag.last_time(topic) for topic in kuavo.KNOWN_TOPICS if topic in present)
+    cutoff = min(bag.last_time(topic) for topic in extractor_for(profile).cutoff_topics(roles, present))
     main_times = bag.topic_times(roles.main_camera.topic)
     targets = target_times(main_times, ds.sample_drop, ds.main_timeline_fps // ds.train_hz, cutoff)
     if len(targets) == 0:
@@ -133,7 +150,7 @@ def make_plan(bag: Ros1Bag, profile: Profile, roles: kuavo.TopicRoles) -> tuple[
     return plan, targets
 
 
-def check_topics(bag: Ros1Bag, roles: kuavo.TopicRoles) -> None:
+def check_topics(bag: Ros1Bag, roles: kuavo.TopicRoles, expected_types=kuavo.EXPECTED_TYPES) -> None:
     topics = bag.topics()
     if not any(info.count for info in topics.values()):
         raise UserError(f"{bag.path}: the bag holds no messages; record it again or leave it out")
@@ -144,7 +161,7 @@ def check_topics(bag: Ros1Bag, roles: kuavo.TopicRoles) -> None:
                 f"{bag.path}: required topic {topic} is missing (bag has: {have}); "
                 "check the profile, or see what the bag holds with `spill2lerobot inspect`"
             )
-        expected = kuavo.EXPECTED_TYPES.get(topic)
+        expected = expected_types.get(topic)
         if expected and topics[topic].msgtype != expected:
             raise UserError(
                 f"{bag.path}: topic {topic} carries {topics[topic].msgtype}, the profile expects {expected}; "
@@ -172,6 +189,9 @@ class ChunkSpiller:
         topics = bag.topics()
         self._msgtypes = {topic: topics[topic].msgtype for topic in roles.lowdim}
         self._typestore = bag.typestore()
+        self._extractor = extractor_for(profile)
+        # ROS1 payloads are parsed here; ROS2 (CDR) ones by the bag.
+        self._image_data = bag.compressed_image_data if bag.serialization == "cdr" else _image_bytes
         settings = EncoderSettings.from_profile(profile)
         warm_up_parquet_writer()
         carried = _bag_moments_after(layout, entry.id, first_chunk)
@@ -197,7 +217,7 @@ class ChunkSpiller:
         self._count_gaps(frame)
         msgs = {topic: self._message(topic, frame.picks[topic]) for topic in self._roles.lowdim}
         try:
-            state, action = kuavo.state_and_action(self._profile, self._roles, msgs)
+            state, action = self._extractor.state_and_action(self._roles, msgs)
         except (IndexError, ValueError, AttributeError, TypeError) as exc:
             raise UserError(
                 f"{self._entry.path}: frame at {frame.target_ns} ns: messages do not fit the profile ({exc}); "
@@ -211,7 +231,7 @@ class ChunkSpiller:
             pick = frame.picks[cam.topic]
             self._workers[cam.name].submit(
                 FrameJob(
-                    image=_image_bytes(pick.payload),
+                    image=self._image_data(pick.payload),
                     in_bag_sample=frame.index in self._bag_samples,
                     in_chunk_sample=offset in self._chunk_samples,
                     describe=f"{self._entry.path}: {cam.topic} message at {pick.time_ns} ns",
@@ -230,7 +250,7 @@ class ChunkSpiller:
     def _message(self, topic: str, pick) -> object:
         """Deserialize a pick; an undecodable one follows faults.on_bad_frame."""
         try:
-            msg = self._typestore.deserialize_ros1(pick.payload, self._msgtypes[topic])
+            msg = self._bag.deserialize_raw(pick.payload, self._msgtypes[topic])
         except Exception as exc:  # rosbags raises many types for damaged bytes
             previous = self._last_good.get(topic)
             where = f"{self._entry.path}: {topic} message at {pick.time_ns} ns cannot be decoded ({type(exc).__name__})"
@@ -408,7 +428,7 @@ def clear_unfinished(layout: SpillLayout, bag_id: str, done_chunks: int) -> None
 def spill_bag(layout: SpillLayout, entry: BagEntry, profile: Profile, progress: ProgressFn) -> BagResult:
     started = time.monotonic()
     try:
-        bag = Ros1Bag(entry.path, recover=True)
+        bag = open_bag(entry.path, recover=True)
     except BagError as exc:
         raise UserError(str(exc)) from None
     with bag:
@@ -433,9 +453,12 @@ def _spill_open_bag(
 ) -> BagResult:
     if bag.recovery is not None:  # unindexed (.bag.active) or cut off: read what is complete
         progress(f"{entry.name}: {bag.recovery}")
-    roles = kuavo.resolve_topics(profile, bag.topics())
-    check_topics(bag, roles)
-    _typestore(bag)
+    extractor = extractor_for(profile)
+    roles = extractor.resolve_topics(bag.topics())
+    check_topics(bag, roles, extractor.expected_types(roles))
+    store = _typestore(bag)
+    msgtypes = {topic: info.msgtype for topic, info in bag.topics().items()}
+    extractor.check_fields(roles, msgtypes, store, str(bag.path))
     plan, targets = make_plan(bag, profile, roles)
     saved = journal.read_plan(layout, entry.id)
     if saved is None:
