@@ -319,11 +319,12 @@ class Ros1Bag:
         """Read exactly ``size`` bytes at ``pos``; every read of this class passes here."""
         if self._file is None or self._file.closed:
             raise self._fail("bag is closed; open it again with Ros1Bag(path)")
-        self._file.seek(pos)
+        # pread: one system call per read, no seek (each call releases and re-takes the GIL)
+        fd = self._file.fileno()
         parts = []
         left = size
         while left > 0:
-            part = self._file.read(left)
+            part = os.pread(fd, left, pos + size - left)
             if not part:
                 break
             parts.append(part)
