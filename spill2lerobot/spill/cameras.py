@@ -25,7 +25,7 @@ from spill2lerobot.spill.video import (
 )
 from spill2lerobot.stats import PixelMoments, channel_value_counts
 
-QUEUE_FRAMES = 24
+QUEUE_FRAMES = 64  # per camera; deep enough to ride out the encoders' bursts (~4 MB of JPEG each)
 
 
 @dataclass
