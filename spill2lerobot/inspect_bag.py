@@ -502,7 +502,7 @@ def _check_topic(role: str, topic: str, topics: Mapping[str, ros1.TopicInfo]) ->
         status = "missing"
     elif info.count == 0:
         status = "empty"
-    elif expected and info.msgtype != expected:
+    elif not kuavo.type_accepted(topic, info.msgtype):
         status = "wrong type"
     else:
         status = "ok"

@@ -1088,7 +1088,8 @@ def check_against(
     """Rebuild a few frames per episode from the source bags and compare them with the dataset."""
     from spill2lerobot import kuavo
     from spill2lerobot.bag.ros1 import Ros1Bag
-    from spill2lerobot.spill.video import EncoderSettings, JpegDecoder, to_rgb
+    from spill2lerobot.spill.images import ImageDecoder, image_of
+    from spill2lerobot.spill.video import EncoderSettings, to_rgb
 
     info_path = root / lerobot_format.INFO_PATH
     names = kuavo.feature_names(profile)
@@ -1117,7 +1118,7 @@ def check_against(
     report.bags = len(sources)
     settings = EncoderSettings.from_profile(profile)
     rows = scan.samples if scan is not None else {}
-    decoder = JpegDecoder()
+    decoder = ImageDecoder()
     for src in sources:
         members = [ep for ep in episodes if src.first <= ep.start < src.stop]
         progress(f"validate: comparing {len(members)} episodes with {src.path.name}")
@@ -1154,10 +1155,10 @@ def check_against(
                 # images: the source JPEG resized like stage 1 vs the frame lerobot decodes
                 for cam in roles.cameras:
                     height, width = info.features[cam.key]["shape"][:2]
-                    jpeg = bytes(store.deserialize_ros1(raw[cam.topic], msgtypes[cam.topic]).data)
                     try:
+                        image = image_of(msgtypes[cam.topic])(raw[cam.topic])
                         size = dataclasses.replace(settings, width=width, height=height)
-                        source = to_rgb(decoder.decode(jpeg), size)
+                        source = to_rgb(decoder.decode(image), size)
                     except (av.FFmpegError, ValueError) as exc:
                         report.fail(src.path, f"{label}: its {cam.topic} image is undecodable ({exc})")
                         continue

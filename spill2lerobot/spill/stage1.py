@@ -28,7 +28,7 @@ from spill2lerobot.bag.ros1 import BagError, Ros1Bag
 from spill2lerobot.errors import UserError
 from spill2lerobot.fsutil import commit, remove_tree, tmp_path, write_json_atomic
 from spill2lerobot.profile import Profile
-from spill2lerobot.spill import journal
+from spill2lerobot.spill import images, journal
 from spill2lerobot.spill.cameras import (
     CameraFailed,
     CameraWorker,
@@ -145,7 +145,9 @@ def check_topics(bag: Ros1Bag, roles: kuavo.TopicRoles) -> None:
                 "check the profile, or see what the bag holds with `spill2lerobot inspect`"
             )
         expected = kuavo.EXPECTED_TYPES.get(topic)
-        if expected and topics[topic].msgtype != expected:
+        if not kuavo.type_accepted(topic, topics[topic].msgtype):
+            if topic in kuavo.CAMERA_TOPIC_SET:
+                expected = " or ".join(kuavo.IMAGE_TYPES)
             raise UserError(
                 f"{bag.path}: topic {topic} carries {topics[topic].msgtype}, the profile expects {expected}; "
                 "use a profile that matches this robot's bags"
@@ -170,6 +172,7 @@ class ChunkSpiller:
         self._progress = progress
         topics = bag.topics()
         self._msgtypes = {topic: topics[topic].msgtype for topic in roles.lowdim}
+        self._image_of = {cam.topic: images.image_of(topics[cam.topic].msgtype) for cam in roles.cameras}
         self._typestore = bag.typestore()
         settings = EncoderSettings.from_profile(profile)
         self._workers = {cam.name: CameraWorker(cam.name, settings) for cam in roles.cameras}
@@ -206,9 +209,10 @@ class ChunkSpiller:
         self._rows.append((frame.index, frame.target_ns, [frame.picks[t].time_ns for t in self._roles.all]))
         for cam in self._roles.cameras:
             pick = frame.picks[cam.topic]
+            image = self._image(cam.topic, pick.payload)
             self._workers[cam.name].submit(
                 FrameJob(
-                    image=_image_bytes(pick.payload),
+                    image=image,
                     in_bag_sample=frame.index in self._bag_samples,
                     in_chunk_sample=offset in self._chunk_samples,
                     describe=f"{self._entry.path}: {cam.topic} message at {pick.time_ns} ns",
@@ -223,6 +227,15 @@ class ChunkSpiller:
     def close(self) -> None:
         for worker in self._workers.values():
             worker.stop()
+
+    def _image(self, topic: str, payload: bytes) -> bytes | images.RawImage:
+        """The picture bytes of a camera message; a raw encoding no colour camera can show is an error."""
+        try:
+            image = self._image_of[topic](payload)
+        except ValueError:
+            return b""  # a message cut short: an undecodable image, handled by on_bad_frame
+        images.check_image(image, f"{self._entry.path}: {topic}")
+        return image
 
     def _message(self, topic: str, pick) -> object:
         """Deserialize a pick; an undecodable one follows faults.on_bad_frame."""
