@@ -40,6 +40,7 @@ from spill2lerobot.spill.cameras import (
 from spill2lerobot.spill.journal import BagEntry, BagPlan
 from spill2lerobot.spill.layout import SpillLayout
 from spill2lerobot.spill.report import bag_report, summary_line
+from spill2lerobot.spill.stamps import StampCounter, stamped_topics
 from spill2lerobot.spill.video import EncoderSettings
 from spill2lerobot.stats import sample_indices
 
@@ -188,6 +189,7 @@ class ChunkSpiller:
         self.chunks_written = 0
         self._started = time.monotonic()
         self._frames_done = 0
+        self.stamps: StampCounter | None = None  # header-stamp fault counts, merged per chunk
 
     def add(self, frame: AlignedFrame) -> None:
         plan = self._plan
@@ -297,6 +299,9 @@ class ChunkSpiller:
                 "resume_ns": resume_point(last),
             }
         )
+        if self.stamps is not None:
+            for kind, counts in self.stamps.take(chunk).items():
+                self._chunk_faults.setdefault(kind, {}).update(counts)
         self._pending_faults.append(self._chunk_faults)
         self._collect(block=False)
 
@@ -446,8 +451,9 @@ def _spill_open_bag(
     start_ns = done[-1]["resume_ns"] if done else 0
     aligner = StreamingAligner(targets, list(roles.all), first_target=first_chunk * plan.chunk_size)
     spiller = ChunkSpiller(layout, entry, plan, profile, roles, bag, progress)
+    spiller.stamps = _stamp_counter(bag, roles, plan, targets, first_chunk, profile)
     try:
-        _stream(bag, roles, aligner, spiller, plan, start_ns)
+        _stream(bag, roles, aligner, spiller, plan, start_ns, spiller.stamps)
         spiller.finish()
     except CameraFailed as exc:
         if isinstance(exc.__cause__, OSError) and not isinstance(exc.__cause__, ValueError):
@@ -466,6 +472,16 @@ def _spill_open_bag(
     )
 
 
+def _stamp_counter(
+    bag: Ros1Bag, roles: kuavo.TopicRoles, plan: BagPlan, targets: np.ndarray, first_chunk: int, profile: Profile
+) -> StampCounter:
+    """Header-stamp fault counting (spill/stamps.py) for the chunks this run writes."""
+    topics = bag.topics()
+    stamped = stamped_topics({t: topics[t].msgtype for t in roles.all}, bag.typestore().fielddefs)
+    ends = [int(targets[plan.chunk_frames(c) + c * plan.chunk_size - 1]) for c in range(plan.chunks)]
+    return StampCounter(stamped, ends, first_chunk, profile.faults.max_skew_ms * 1_000_000)
+
+
 def _stream(
     bag: Ros1Bag,
     roles: kuavo.TopicRoles,
@@ -473,9 +489,12 @@ def _stream(
     spiller: ChunkSpiller,
     plan: BagPlan,
     start_ns: int,
+    stamps: StampCounter | None = None,
 ) -> None:
     last_index = plan.frames - 1
     for msg in bag.messages(roles.all, start_ns=start_ns):
+        if stamps is not None:
+            stamps.push(msg.topic, msg.time_ns, msg.data)
         for frame in aligner.push(msg.topic, msg.time_ns, msg.data):
             spiller.add(frame)
             if frame.index == last_index:
