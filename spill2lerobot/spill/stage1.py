@@ -26,7 +26,7 @@ from spill2lerobot import kuavo
 from spill2lerobot.align import AlignedFrame, StreamingAligner, resume_point, target_times
 from spill2lerobot.bag.ros1 import BagError, Ros1Bag
 from spill2lerobot.errors import UserError
-from spill2lerobot.fsutil import commit, remove_tree, tmp_path, write_json_atomic
+from spill2lerobot.fsutil import commit, remove_tree, tmp_path, where_disk_filled, write_json_atomic
 from spill2lerobot.profile import Profile
 from spill2lerobot.spill import images, journal
 from spill2lerobot.spill.cameras import (
@@ -413,6 +413,8 @@ def spill_bag(layout: SpillLayout, entry: BagEntry, profile: Profile, progress: 
             return _spill_open_bag(bag, layout, entry, profile, progress, started)
         except BagError as exc:  # damage found while reading (index records, chunks)
             raise UserError(str(exc)) from None
+        except OSError as exc:
+            raise where_disk_filled(exc, layout.bag_dir(entry.id)) from None
 
 
 def _typestore(bag: Ros1Bag):
