@@ -181,3 +181,10 @@ def test_wrong_message_type_on_a_camera_topic_names_both_image_types(tmp_path):
     (line,) = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert "sensor_msgs/msg/CompressedImage or sensor_msgs/msg/Image" in line and result.returncode == 2
     assert CAMERA_TOPICS["cam_h"] not in line
+
+
+def test_inspect_accepts_raw_camera_topics(converted):
+    result = run_cli("inspect", str(converted["bags"] / "mono8.bag"))
+    lines = [line for line in result.stdout.splitlines() if "observation.images." in line]
+    assert len(lines) == 3 and all(line.split()[0] == "ok" and "/color/image_raw (images)" in line for line in lines)
+    assert "format 'mono8'" in result.stdout
