@@ -35,7 +35,6 @@ EEF_TOPICS = {  # eef_type -> (state topic, command topic)
 # of them that the bag has, whether or not the chosen features use it.
 KNOWN_TOPICS = (
     *CAMERA_TOPICS.values(),
-    *RAW_CAMERA_TOPICS.values(),
     SENSORS,
     JOINT_CMD,
     ARM_TRAJ,

@@ -117,7 +117,8 @@ def make_plan(bag: Ros1Bag, profile: Profile, roles: kuavo.TopicRoles) -> tuple[
     """Timeline from the index only: main-camera times and each topic's last time."""
     ds = profile.dataset
     present = set(bag.topics())
-    cutoff = min(bag.last_time(topic) for topic in kuavo.KNOWN_TOPICS if topic in present)
+    # (a camera read from its raw topic counts too: it stands in for the compressed one)
+    cutoff = min(bag.last_time(topic) for topic in {*kuavo.KNOWN_TOPICS, *roles.all} if topic in present)
     main_times = bag.topic_times(roles.main_camera.topic)
     targets = target_times(main_times, ds.sample_drop, ds.main_timeline_fps // ds.train_hz, cutoff)
     if len(targets) == 0:
