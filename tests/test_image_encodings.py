@@ -188,3 +188,12 @@ def test_inspect_accepts_raw_camera_topics(converted):
     lines = [line for line in result.stdout.splitlines() if "observation.images." in line]
     assert len(lines) == 3 and all(line.split()[0] == "ok" and "/color/image_raw (images)" in line for line in lines)
     assert "format 'mono8'" in result.stdout
+
+
+@pytest.mark.parametrize("encoding", ["rgba8", "bgra8"])
+def test_four_channel_raw_images_drop_alpha(encoding):
+    rgb = frame_rgb(2, 3, 20, 10)
+    alpha = np.full((10, 20, 1), 77, np.uint8)
+    pixels = np.concatenate([rgb if encoding == "rgba8" else rgb[..., ::-1], alpha], axis=2)
+    image = parse_raw_image(raw_image(0, 1, "cam", encoding, pixels, row_padding=3))
+    np.testing.assert_array_equal(ImageDecoder().decode(image).to_ndarray(format="rgb24"), rgb)
