@@ -61,8 +61,9 @@ class KuavoExtractor:
         return kuavo.resolve_topics(self._profile, bag_topics)
 
     def cutoff_topics(self, roles: kuavo.TopicRoles, present: set[str]) -> list[str]:
-        # Every topic the original reads, whether or not the chosen features use it.
-        return [topic for topic in kuavo.KNOWN_TOPICS if topic in present]
+        # Every topic the original reads, whether or not the chosen features use it; a camera
+        # read from its raw topic stands in for the compressed one.
+        return [topic for topic in dict.fromkeys((*kuavo.KNOWN_TOPICS, *roles.all)) if topic in present]
 
     def expected_types(self, roles: kuavo.TopicRoles) -> Mapping[str, str]:
         return kuavo.EXPECTED_TYPES

@@ -506,7 +506,7 @@ def _check_topic(
         status = "missing"
     elif info.count == 0:
         status = "empty"
-    elif expected and info.msgtype != expected:
+    elif not kuavo.type_accepted(topic, info.msgtype):
         status = "wrong type"
     else:
         status = "ok"
@@ -666,10 +666,14 @@ def suggest(index: IndexView, facts: Mapping[str, TopicFacts], base: Profile) ->
     def present(topic: str) -> bool:
         return topic in topics and topics[topic].count > 0
 
-    cams = {name: topic for name, topic in kuavo.CAMERA_TOPICS.items() if present(topic)}
+    cams = {  # each camera on its compressed topic, else on its raw one (as the profile reads them)
+        name: next(t for t in (topic, kuavo.RAW_CAMERA_TOPICS[name]) if present(t))
+        for name, topic in kuavo.CAMERA_TOPICS.items()
+        if present(topic) or present(kuavo.RAW_CAMERA_TOPICS[name])
+    }
     wrists = [hand for hand in ("left", "right") if f"wrist_cam_{hand[0]}" in cams]
     if wrists:
-        names = ", ".join(kuavo.CAMERA_TOPICS[f"wrist_cam_{h[0]}"] for h in wrists)
+        names = ", ".join(cams[f"wrist_cam_{h[0]}"] for h in wrists)
         if set(kuavo.hands(base)) <= set(wrists):  # the chosen arm(s) have their cameras: keep
             why = f"kept; wrist cameras present: {names}"
         else:
@@ -713,7 +717,7 @@ def suggest(index: IndexView, facts: Mapping[str, TopicFacts], base: Profile) ->
     if why:
         ds.main_timeline = main
         values.append(Inferred("dataset.main_timeline", main, why))
-    main_facts = facts.get(kuavo.CAMERA_TOPICS[main])
+    main_facts = facts.get(cams.get(main, kuavo.CAMERA_TOPICS[main]))
     if main_facts is not None and main_facts.rate_hz:
         fps = max(1, round(main_facts.rate_hz))
         ds.main_timeline_fps = fps

@@ -1089,8 +1089,8 @@ def check_against(
     """Rebuild a few frames per episode from the source bags and compare them with the dataset."""
     from spill2lerobot.bag import open_bag
     from spill2lerobot.features import extractor_for
-    from spill2lerobot.spill.stage1 import _image_bytes
-    from spill2lerobot.spill.video import EncoderSettings, JpegDecoder, to_rgb
+    from spill2lerobot.spill.images import ImageDecoder, image_of
+    from spill2lerobot.spill.video import EncoderSettings, to_rgb
 
     info_path = root / lerobot_format.INFO_PATH
     extractor = extractor_for(profile)
@@ -1120,13 +1120,12 @@ def check_against(
     report.bags = len(sources)
     settings = EncoderSettings.from_profile(profile)
     rows = scan.samples if scan is not None else {}
-    decoder = JpegDecoder()
+    decoder = ImageDecoder()
     for src in sources:
         members = [ep for ep in episodes if src.first <= ep.start < src.stop]
         progress(f"validate: comparing {len(members)} episodes with {src.path.name}")
         with open_bag(src.path) as bag, contextlib.closing(FrameReader()) as frames:
             roles = extractor.resolve_topics(bag.topics())
-            image_data = bag.compressed_image_data if bag.serialization == "cdr" else _image_bytes
             times = {topic: bag.topic_times(topic) for topic in roles.all}
             msgtypes = {topic: topic_info.msgtype for topic, topic_info in bag.topics().items()}
             for ep, k in ((member, k) for member in members for k in sample_frames(member.length)):
@@ -1157,10 +1156,13 @@ def check_against(
                 # images: the source JPEG resized like stage 1 vs the frame lerobot decodes
                 for cam in roles.cameras:
                     height, width = info.features[cam.key]["shape"][:2]
-                    jpeg = image_data(raw[cam.topic])
                     try:
+                        if bag.serialization == "cdr":  # ROS2: CompressedImage cameras
+                            image = bag.compressed_image_data(raw[cam.topic])
+                        else:
+                            image = image_of(msgtypes[cam.topic])(raw[cam.topic])
                         size = dataclasses.replace(settings, width=width, height=height)
-                        source = to_rgb(decoder.decode(jpeg), size)
+                        source = to_rgb(decoder.decode(image), size)
                     except (av.FFmpegError, ValueError) as exc:
                         report.fail(src.path, f"{label}: its {cam.topic} image is undecodable ({exc})")
                         continue

@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 from spill2lerobot import lerobot_format
 from spill2lerobot.errors import UserError
 from spill2lerobot.features import extractor_for
-from spill2lerobot.fsutil import commit, fsync_dir, remove_tree, tmp_path, write_json_atomic
+from spill2lerobot.fsutil import commit, fsync_dir, remove_tree, tmp_path, where_disk_filled, write_json_atomic
 from spill2lerobot.merge.episode_stats import episode_columns, image_stats, lowdim_stats
 from spill2lerobot.merge.plan import Episode, EpisodeMode, assign_files, plan_episodes
 from spill2lerobot.merge.video import remux_segments
@@ -213,6 +213,23 @@ def run_merge(
     if not episodes:
         raise UserError(f"{spill}: the spill holds no bags; run stage1 with at least one bag")
     work = _prepare_output(out)
+    try:
+        return _merge_into(layout, bags, episodes, profile, work, out, progress, started)
+    except OSError as exc:  # disk full or failing: drop the half-written output (frees its space)
+        remove_tree(work)
+        raise where_disk_filled(exc, work) from None
+
+
+def _merge_into(
+    layout: SpillLayout,
+    bags: list[BagEntry],
+    episodes: list[Episode],
+    profile: Profile,
+    work: Path,
+    out: Path,
+    progress: Callable[[str], None],
+    started: float,
+) -> MergeResult:
     features = _features(profile)
     fps = profile.dataset.train_hz
     _write_videos(layout, episodes, profile, work, progress)

@@ -28,9 +28,9 @@ from spill2lerobot.bag import is_ros2_bag, open_bag
 from spill2lerobot.bag.ros1 import BagError, Ros1Bag
 from spill2lerobot.errors import UserError
 from spill2lerobot.features import extractor_for
-from spill2lerobot.fsutil import commit, remove_tree, tmp_path, write_json_atomic
+from spill2lerobot.fsutil import commit, remove_tree, tmp_path, where_disk_filled, write_json_atomic
 from spill2lerobot.profile import Profile
-from spill2lerobot.spill import journal
+from spill2lerobot.spill import images, journal
 from spill2lerobot.spill.cameras import (
     CameraFailed,
     CameraWorker,
@@ -42,6 +42,7 @@ from spill2lerobot.spill.cameras import (
 from spill2lerobot.spill.journal import BagEntry, BagPlan
 from spill2lerobot.spill.layout import SpillLayout
 from spill2lerobot.spill.report import bag_report, summary_line
+from spill2lerobot.spill.stamps import StampCounter, stamped_topics
 from spill2lerobot.spill.video import EncoderSettings
 from spill2lerobot.stats import sample_indices
 
@@ -161,8 +162,13 @@ def check_topics(bag: Ros1Bag, roles: kuavo.TopicRoles, expected_types=kuavo.EXP
                 f"{bag.path}: required topic {topic} is missing (bag has: {have}); "
                 "check the profile, or see what the bag holds with `spill2lerobot inspect`"
             )
-        expected = expected_types.get(topic)
-        if expected and topics[topic].msgtype != expected:
+        msgtype = topics[topic].msgtype
+        if topic in kuavo.CAMERA_TOPIC_SET:  # Kuavo cameras: compressed or raw images
+            expected, accepted = " or ".join(kuavo.IMAGE_TYPES), msgtype in kuavo.IMAGE_TYPES
+        else:
+            expected = expected_types.get(topic)
+            accepted = not expected or msgtype == expected
+        if not accepted:
             raise UserError(
                 f"{bag.path}: topic {topic} carries {topics[topic].msgtype}, the profile expects {expected}; "
                 "use a profile that matches this robot's bags"
@@ -188,10 +194,15 @@ class ChunkSpiller:
         self._progress = progress
         topics = bag.topics()
         self._msgtypes = {topic: topics[topic].msgtype for topic in roles.lowdim}
+        # ROS1 payloads are cut here; ROS2 (CDR) CompressedImages by the bag.
+        self._image_of = {
+            cam.topic: bag.compressed_image_data
+            if bag.serialization == "cdr"
+            else images.image_of(topics[cam.topic].msgtype)
+            for cam in roles.cameras
+        }
         self._typestore = bag.typestore()
         self._extractor = extractor_for(profile)
-        # ROS1 payloads are parsed here; ROS2 (CDR) ones by the bag.
-        self._image_data = bag.compressed_image_data if bag.serialization == "cdr" else _image_bytes
         settings = EncoderSettings.from_profile(profile)
         warm_up_parquet_writer()
         carried = _bag_moments_after(layout, entry.id, first_chunk)
@@ -208,6 +219,7 @@ class ChunkSpiller:
         self.chunks_written = 0
         self._started = time.monotonic()
         self._frames_done = 0
+        self.stamps: StampCounter | None = None  # header-stamp fault counts, merged per chunk
 
     def add(self, frame: AlignedFrame) -> None:
         plan = self._plan
@@ -229,9 +241,10 @@ class ChunkSpiller:
         self._rows.append((frame.index, frame.target_ns, [frame.picks[t].time_ns for t in self._roles.all]))
         for cam in self._roles.cameras:
             pick = frame.picks[cam.topic]
+            image = self._image(cam.topic, pick.payload)
             self._workers[cam.name].submit(
                 FrameJob(
-                    image=self._image_data(pick.payload),
+                    image=image,
                     in_bag_sample=frame.index in self._bag_samples,
                     in_chunk_sample=offset in self._chunk_samples,
                     describe=f"{self._entry.path}: {cam.topic} message at {pick.time_ns} ns",
@@ -246,6 +259,15 @@ class ChunkSpiller:
     def close(self) -> None:
         for worker in self._workers.values():
             worker.stop()
+
+    def _image(self, topic: str, payload: bytes) -> bytes | images.RawImage:
+        """The picture bytes of a camera message; a raw encoding no colour camera can show is an error."""
+        try:
+            image = self._image_of[topic](payload)
+        except ValueError:
+            return b""  # a message cut short: an undecodable image, handled by on_bad_frame
+        images.check_image(image, f"{self._entry.path}: {topic}")
+        return image
 
     def _message(self, topic: str, pick) -> object:
         """Deserialize a pick; an undecodable one follows faults.on_bad_frame."""
@@ -307,6 +329,9 @@ class ChunkSpiller:
                 "resume_ns": resume_point(last),
             }
         )
+        if self.stamps is not None:
+            for kind, counts in self.stamps.take(chunk).items():
+                self._chunk_faults.setdefault(kind, {}).update(counts)
         self._pending_faults.append(self._chunk_faults)
         self._collect(block=False)
 
@@ -436,6 +461,8 @@ def spill_bag(layout: SpillLayout, entry: BagEntry, profile: Profile, progress: 
             return _spill_open_bag(bag, layout, entry, profile, progress, started)
         except BagError as exc:  # damage found while reading (index records, chunks)
             raise UserError(str(exc)) from None
+        except OSError as exc:
+            raise where_disk_filled(exc, layout.bag_dir(entry.id)) from None
 
 
 def _typestore(bag: Ros1Bag):
@@ -477,8 +504,9 @@ def _spill_open_bag(
     start_ns = done[-1]["resume_ns"] if done else 0
     aligner = StreamingAligner(targets, list(roles.all), first_target=first_chunk * plan.chunk_size)
     spiller = ChunkSpiller(layout, entry, plan, profile, roles, bag, progress, first_chunk)
+    spiller.stamps = _stamp_counter(bag, roles, plan, targets, first_chunk, profile)
     try:
-        _stream(bag, roles, aligner, spiller, plan, start_ns)
+        _stream(bag, roles, aligner, spiller, plan, start_ns, spiller.stamps)
         spiller.finish()
     except CameraFailed as exc:
         if isinstance(exc.__cause__, OSError) and not isinstance(exc.__cause__, ValueError):
@@ -497,6 +525,16 @@ def _spill_open_bag(
     )
 
 
+def _stamp_counter(
+    bag: Ros1Bag, roles: kuavo.TopicRoles, plan: BagPlan, targets: np.ndarray, first_chunk: int, profile: Profile
+) -> StampCounter:
+    """Header-stamp fault counting (spill/stamps.py) for the chunks this run writes."""
+    topics = bag.topics()
+    stamped = stamped_topics({t: topics[t].msgtype for t in roles.all}, bag.typestore().fielddefs)
+    ends = [int(targets[plan.chunk_frames(c) + c * plan.chunk_size - 1]) for c in range(plan.chunks)]
+    return StampCounter(stamped, ends, first_chunk, profile.faults.max_skew_ms * 1_000_000)
+
+
 def _stream(
     bag: Ros1Bag,
     roles: kuavo.TopicRoles,
@@ -504,9 +542,12 @@ def _stream(
     spiller: ChunkSpiller,
     plan: BagPlan,
     start_ns: int,
+    stamps: StampCounter | None = None,
 ) -> None:
     last_index = plan.frames - 1
     for msg in bag.messages(roles.all, start_ns=start_ns):
+        if stamps is not None:
+            stamps.push(msg.topic, msg.time_ns, msg.data)
         for frame in aligner.push(msg.topic, msg.time_ns, msg.data):
             spiller.add(frame)
             if frame.index == last_index:
