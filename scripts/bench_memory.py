@@ -2,10 +2,12 @@
 """Peak memory of `spill2lerobot convert` against bag length: flat memory, shown in one run.
 
 Generates Kuavo bags (30 s and 120 s at 640x480; 30 s and 15 min with 64x48 images, the long one
-over a million messages), converts each in its own process and samples the resident memory of
-the whole process tree (psutil, every 50 ms; children included). Prints one row per bag and the
-ratios to the 30 s bag of the same image size. Run it on an otherwise idle machine if you can;
-figures are compared as ratios within one run because the machine may be shared.
+over a million messages) and an unindexed copy of the 120 s bag (``write_unindexed_copy``: what a
+crashed ``rosbag record`` leaves, read by one scan of the chunk headers), converts each in its own
+process and samples the resident memory of the whole process tree (psutil, every 50 ms; children
+included). Prints one row per bag and the ratios to the 30 s bag of the same image size (and, for
+the unindexed copy, to the indexed bag). Run it on an otherwise idle machine if you can; figures
+are compared as ratios within one run because the machine may be shared.
 
     .venv/bin/python scripts/bench_memory.py [--workdir /tmp/bench] [--quick]
 """
@@ -26,15 +28,21 @@ from benchutil import measure
 CASES = [  # name, seconds, width, height, baseline name
     ("30s-640x480", 30, 640, 480, "30s-640x480"),
     ("120s-640x480", 120, 640, 480, "30s-640x480"),
+    ("120s-unindexed", 120, 640, 480, "30s-640x480"),  # .bag.active copy of 120s-640x480
     ("30s-64x48", 30, 64, 48, "30s-64x48"),
     ("15min-64x48", 900, 64, 48, "30s-64x48"),
 ]
 
 
+UNINDEXED = {"120s-unindexed": "120s-640x480"}  # unindexed copy -> the indexed bag it copies
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/spill2lerobot-bench"))
-    parser.add_argument("--quick", action="store_true", help="shorter bags (8 s / 32 s / 8 s / 120 s) for a smoke run")
+    parser.add_argument(
+        "--quick", action="store_true", help="shorter bags (8 s / 32 s (+ unindexed) / 8 s / 120 s) for a smoke run"
+    )
     parser.add_argument(
         "--content", choices=gen_kuavo_bag.CONTENTS, default="scene", help="image content (see scripts/bench.py)"
     )
@@ -42,13 +50,17 @@ def main() -> None:
     args.workdir.mkdir(parents=True, exist_ok=True)
     cases = CASES
     if args.quick:
-        cases = [(n, s, w, h, b) for (n, _, w, h, b), s in zip(CASES, (8, 32, 8, 120), strict=True)]
+        cases = [(n, s, w, h, b) for (n, _, w, h, b), s in zip(CASES, (8, 32, 32, 8, 120), strict=True)]
     exe = str(Path(sys.executable).with_name("spill2lerobot"))
     rows = {}
     print(f"{'bag':<14} {'messages':>10} {'size MB':>9} {'frames':>7} {'wall s':>8} {'peak RSS MB':>12}  ratio")
     for name, seconds, width, height, baseline in cases:
         bag = args.workdir / f"{name}-{args.content}.bag"
-        if not bag.exists():
+        if name in UNINDEXED:
+            bag = args.workdir / f"{name}-{args.content}.bag.active"
+            gen_kuavo_bag.write_unindexed_copy(args.workdir / f"{UNINDEXED[name]}-{args.content}.bag", bag)
+            messages = -1  # the same messages as the indexed bag
+        elif not bag.exists():
             summary = gen_kuavo_bag.write_kuavo_bag(
                 bag, float(seconds), width=width, height=height, content=args.content
             )
@@ -75,7 +87,8 @@ def main() -> None:
         ratio = peak / rows[baseline]
         print(
             f"{name:<14} {messages:>10} {bag.stat().st_size / 1e6:>9.0f} {frames:>7} {wall:>8.1f} "
-            f"{peak / 1e6:>12.0f}  {ratio:.3f} x {baseline}",
+            f"{peak / 1e6:>12.0f}  {ratio:.3f} x {baseline}"
+            + (f", {peak / rows[UNINDEXED[name]]:.3f} x {UNINDEXED[name]} (indexed)" if name in UNINDEXED else ""),
             flush=True,
         )
         shutil.rmtree(out, ignore_errors=True)

@@ -47,6 +47,10 @@ from spill2lerobot.bag.msgdef import typestore_for
 
 CAMERAS: tuple[str, ...] = ("cam_h", "cam_l", "cam_r")  # camera index = position here
 CAMERA_TOPICS: dict[str, str] = {cam: f"/{cam}/color/image_raw/compressed" for cam in CAMERAS}
+# Colour cameras recorded uncompressed (image_format rgb8/bgr8/mono8): sensor_msgs/Image here.
+RAW_CAMERA_TOPICS: dict[str, str] = {cam: f"/{cam}/color/image_raw" for cam in CAMERAS}
+IMAGE_FORMATS = ("jpeg", "png", "rgb8", "bgr8", "mono8")  # CompressedImage jpeg/png, or raw Image
+RAW_FORMATS = ("rgb8", "bgr8", "mono8")
 DEPTH_TOPICS: dict[str, str] = {
     "cam_h": "/cam_h/depth/image_raw/compressedDepth",
     "cam_l": "/cam_l/depth/image_rect_raw/compressedDepth",
@@ -70,6 +74,7 @@ COMPRESSED_IMAGE_TYPE = "sensor_msgs/msg/CompressedImage"
 IMAGE_TYPE = "sensor_msgs/msg/Image"
 
 COLOR_FORMAT = "rgb8; jpeg compressed bgr8"
+PNG_COLOR_FORMAT = "rgb8; png compressed bgr8"
 DEPTH_FORMAT = "16UC1; compressedDepth png"
 # compressed_depth_image_transport's ConfigHeader: int32 format (0), float32 depthParam[2].
 DEPTH_CONFIG_HEADER = struct.pack("<iff", 0, 0.0, 0.0)
@@ -136,6 +141,7 @@ _CALLERIDS: dict[str, str] = {
     CLAW_STATE_TOPIC: "/nodelet_manager",
     CLAW_CMD_TOPIC: "/quest3_node",
     **{CAMERA_TOPICS[c]: f"/{c}/realsense2_camera_manager" for c in CAMERAS},
+    **{RAW_CAMERA_TOPICS[c]: f"/{c}/realsense2_camera_manager" for c in CAMERAS},
     **{DEPTH_TOPICS[c]: f"/{c}/realsense2_camera_manager" for c in CAMERAS},
     **{RAW_DEPTH_TOPICS[c]: f"/{c}/realsense2_camera_manager" for c in CAMERAS},
 }
@@ -306,11 +312,24 @@ STD_MSG_TEXTS: dict[str, str] = {
         "#\n"
         "\n"
         "Header header        # Header timestamp should be acquisition time of image\n"
+        "                     # Header frame_id should be optical frame of camera\n"
+        "                     # origin of frame should be optical center of camera\n"
+        "                     # +x should point to the right in the image\n"
+        "                     # +y should point down in the image\n"
+        "                     # +z should point into to plane of the image\n"
+        "                     # If the frame_id here and the frame_id of the CameraInfo\n"
+        "                     # message associated with the image conflict\n"
+        "                     # the behavior is undefined\n"
         "\n"
         "uint32 height         # image height, that is, number of rows\n"
         "uint32 width          # image width, that is, number of columns\n"
         "\n"
+        "# The legal values for encoding are in file src/image_encodings.cpp\n"
+        "# If you want to standardize a new string format, join\n"
+        "# ros-users@lists.sourceforge.net and send an email proposing a new encoding.\n"
+        "\n"
         "string encoding       # Encoding of pixels -- channel meaning, ordering, size\n"
+        "                      # taken from the list of strings in include/sensor_msgs/image_encodings.h\n"
         "\n"
         "uint8 is_bigendian    # is this data bigendian?\n"
         "uint32 step           # Full row length in bytes\n"
@@ -768,6 +787,26 @@ class _JpegEncoder:
         return b"".join(bytes(packet) for packet in self.ctx.encode(frame))
 
 
+class _RgbPngEncoder:
+    """Colour PNG (rgb24), as image_transport's png plugin stores a colour camera."""
+
+    def __init__(self, width: int, height: int) -> None:
+        ctx = av.CodecContext.create("png", "w")
+        ctx.width, ctx.height = width, height
+        ctx.pix_fmt = "rgb24"
+        ctx.time_base = Fraction(1, CAMERA_HZ)
+        ctx.options = {"compression_level": "1"}
+        ctx.open()
+        self.ctx = ctx
+        self.pts = 0
+
+    def encode(self, rgb: np.ndarray) -> bytes:
+        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+        frame.pts = self.pts
+        self.pts += 1
+        return b"".join(bytes(packet) for packet in self.ctx.encode(frame))
+
+
 class _PngEncoder:
     def __init__(self, width: int, height: int) -> None:
         ctx = av.CodecContext.create("png", "w")
@@ -960,6 +999,37 @@ def compressed_image(seq: int, stamp_ns: int, frame_id: str, fmt: str, data: byt
     )
 
 
+def raw_image(
+    seq: int,
+    stamp_ns: int,
+    frame_id: str,
+    encoding: str,
+    pixels: np.ndarray,
+    row_padding: int = 0,
+    data_bytes: int | None = None,
+) -> bytes:
+    """A serialized ``sensor_msgs/Image`` of ``pixels`` (HxW or HxWxC uint8); each row is
+    followed by ``row_padding`` filler bytes (``step`` = width * channels + row_padding).
+    ``data_bytes``: keep only that many bytes of ``data`` (a damaged image)."""
+    height, width = pixels.shape[:2]
+    rows = pixels.reshape(height, width * (pixels.shape[2] if pixels.ndim == 3 else 1))
+    if row_padding:
+        rows = np.concatenate([rows, np.full((height, row_padding), 0xA5, np.uint8)], axis=1)
+    data = rows.tobytes()[:data_bytes]
+    sec, nsec = divmod(stamp_ns, 10**9)
+    return b"".join(
+        (
+            struct.pack("<III", seq, sec, nsec),
+            _ros_string(frame_id),
+            struct.pack("<II", height, width),
+            _ros_string(encoding),
+            struct.pack("<BI", 0, rows.shape[1]),
+            struct.pack("<I", len(data)),
+            data,
+        )
+    )
+
+
 def raw_depth_image(
     seq: int, stamp_ns: int, frame_id: str, depth_mm: np.ndarray, encoding: str, bigendian: bool, row_pad: int
 ) -> bytes:
@@ -986,6 +1056,14 @@ def raw_depth_image(
             data,
         )
     )
+
+
+def raw_pixels(encoding: str, camera_index: int, frame_number: int, width: int, height: int, seed: int = 0):
+    """The pixels of a colour frame as a raw image of ``encoding`` carries them."""
+    if encoding == "mono8":  # the frame's luma: its code reads back from the grey picture
+        return frame_yuv(camera_index, frame_number, width, height, seed)[:height]
+    rgb = frame_rgb(camera_index, frame_number, width, height, seed)
+    return rgb if encoding == "rgb8" else np.ascontiguousarray(rgb[..., ::-1])
 
 
 # --------------------------------------------------------------------------------------------
@@ -1016,6 +1094,7 @@ _MSGTYPES: dict[str, str] = {
     CLAW_STATE_TOPIC: CLAW_STATE_TYPE,
     CLAW_CMD_TOPIC: CLAW_CMD_TYPE,
     **dict.fromkeys(CAMERA_TOPICS.values(), COMPRESSED_IMAGE_TYPE),
+    **dict.fromkeys(RAW_CAMERA_TOPICS.values(), IMAGE_TYPE),
     **dict.fromkeys(DEPTH_TOPICS.values(), COMPRESSED_IMAGE_TYPE),
     **dict.fromkeys(RAW_DEPTH_TOPICS.values(), IMAGE_TYPE),
 }
@@ -1044,6 +1123,20 @@ class Faults:
     corrupt_frames: dict[str, tuple[int, ...]] = field(default_factory=dict)
     gaps: dict[str, tuple[float, float]] = field(default_factory=dict)  # topic -> (t0, t1) s with no messages
     duplicate_frames: dict[str, tuple[int, ...]] = field(default_factory=dict)  # camera -> recorded twice
+    # Header-stamp faults (record times unchanged), topic -> message numbers (after the time
+    # faults above). Camera topics are named as in CAMERA_TOPICS whatever the image format.
+    duplicate_stamps: dict[str, tuple[int, ...]] = field(default_factory=dict)  # stamp = previous one's
+    stamp_offsets_ms: dict[str, dict[int, float]] = field(default_factory=dict)  # stamp moved by ms
+
+
+def _apply_stamp_faults(topic: str, times: np.ndarray, faults: Faults) -> np.ndarray:
+    """Header stamps of a topic's messages: record time - LATENCY_NS, then the stamp faults."""
+    stamps = times - LATENCY_NS
+    for k, offset_ms in faults.stamp_offsets_ms.get(topic, {}).items():
+        stamps[k] += round(offset_ms * 1e6)
+    for k in sorted(faults.duplicate_stamps.get(topic, ())):
+        stamps[k] = stamps[k - 1]
+    return stamps
 
 
 def _apply_time_faults(topic: str, times: np.ndarray, start_ns: int, faults: Faults) -> np.ndarray:
@@ -1100,11 +1193,14 @@ class _Stream:
     overhead: int = 0  # bytes of each image message that are not image data
 
 
-def _numeric_stream(topic: str, times: np.ndarray, start_ns: int) -> _Stream:
+def _numeric_stream(topic: str, times: np.ndarray, start_ns: int, stamps: np.ndarray | None = None) -> _Stream:
     build = _RECORDS[topic]
 
     def make(lo: int, hi: int) -> Sequence[memoryview]:
         rec = build(times[lo:hi], np.arange(lo, hi, dtype=np.uint32), start_ns)
+        if stamps is not None:  # header stamps with faults (values only: the layout is the same)
+            rec["sec"] = stamps[lo:hi] // 10**9
+            rec["nsec"] = stamps[lo:hi] % 10**9
         size = rec.dtype.itemsize
         view = memoryview(rec.view(np.uint8))
         return [view[i : i + size] for i in range(0, len(view), size)]
@@ -1120,33 +1216,54 @@ def _camera_stream(
     seed: int,
     depth: bool,
     corrupt: frozenset[int] = frozenset(),
+    stamps: np.ndarray | None = None,
+    image_format: str = "jpeg",
+    row_padding: int = 0,
     content: str = "noise",
 ) -> _Stream:
-    """Colour (JPEG) or depth (PNG) images of one camera; ``make`` is called block after block."""
+    """Colour (JPEG, PNG or raw) or depth (PNG) images of one camera; ``make`` is called block
+    after block. ``stamps``: header stamps (default record time - LATENCY_NS)."""
     width, height = size
     camera = CAMERAS[camera_index]
     kind = "depth" if depth else "color"
     frame_id = f"{camera}_{kind}_optical_frame"
-    fmt = DEPTH_FORMAT if depth else COLOR_FORMAT
-    encoder: list[_JpegEncoder | _PngEncoder] = []  # created on first use, then reused
+    fmt = DEPTH_FORMAT if depth else PNG_COLOR_FORMAT if image_format == "png" else COLOR_FORMAT
+    raw = not depth and image_format in RAW_FORMATS
+    encoder: list[_JpegEncoder | _PngEncoder | _RgbPngEncoder] = []  # created on first use, then reused
+    if stamps is None:
+        stamps = times - LATENCY_NS
 
     def image(k: int) -> bytes:
         if k in corrupt:  # a JPEG start marker, then garbage: no decoder makes a picture of it
             return b"\xff\xd8\xff\xe0" + bytes(np.random.default_rng(k).integers(0, 256, 200, dtype=np.uint8))
         if depth:
             return DEPTH_CONFIG_HEADER + encoder[0].encode(expected_depth_mm(camera_index, k, width, height))
+        if image_format == "png":
+            return encoder[0].encode(frame_rgb(camera_index, k, width, height, seed, content))
         return encoder[0].encode(frame_yuv(camera_index, k, width, height, seed, content))
 
+    def raw_message(k: int, stamp: int) -> bytes:
+        pixels = raw_pixels(image_format, camera_index, k, width, height, seed)
+        cut = 200 if k in corrupt else None  # data far shorter than step * height: no picture
+        return raw_image(k, stamp, frame_id, image_format, pixels, row_padding, cut)
+
     def make(lo: int, hi: int) -> Sequence[bytes]:
+        block_stamps = stamps[lo:hi].tolist()
+        if raw:
+            return [raw_message(k, stamp) for k, stamp in zip(range(lo, hi), block_stamps, strict=True)]
         if not encoder:
+            png = _PngEncoder if depth else _RgbPngEncoder if image_format == "png" else None
             qscale = _SCENE_JPEG_QSCALE if content == "scene" else _JPEG_QSCALE
-            encoder.append(_PngEncoder(width, height) if depth else _JpegEncoder(width, height, qscale))
-        stamps = (times[lo:hi] - LATENCY_NS).tolist()
+            encoder.append(png(width, height) if png else _JpegEncoder(width, height, qscale))
         return [
-            compressed_image(k, stamp, frame_id, fmt, image(k)) for k, stamp in zip(range(lo, hi), stamps, strict=True)
+            compressed_image(k, stamp, frame_id, fmt, image(k))
+            for k, stamp in zip(range(lo, hi), block_stamps, strict=True)
         ]
 
-    overhead = len(compressed_image(0, 0, frame_id, fmt, b""))
+    if raw:
+        overhead = len(raw_image(0, 0, frame_id, image_format, np.zeros((1, 1), np.uint8), data_bytes=0))
+    else:
+        overhead = len(compressed_image(0, 0, frame_id, fmt, b""))
     return _Stream(topic, times, make, overhead)
 
 
@@ -1273,6 +1390,8 @@ def write_kuavo_bag(
     chunk_threshold: int = DEFAULT_CHUNK_THRESHOLD,
     start_ns: int = DEFAULT_START_NS,
     faults: Faults | None = None,
+    image_format: str | Mapping[str, str] = "jpeg",
+    row_padding: int = 0,
     content: str = "noise",
 ) -> BagSummary:
     """Write a sample Kuavo bag of ``duration_s`` seconds to ``path`` (must not exist).
@@ -1291,6 +1410,11 @@ def write_kuavo_bag(
         chunk_threshold: uncompressed chunk size in bytes.
         start_ns: record time of the first message.
         faults: corrupt images, gaps, duplicated stamps to inject (see ``Faults``).
+        image_format: how colour cameras are recorded, for all (a string) or per camera (a
+            mapping; missing cameras: jpeg): ``jpeg`` or ``png`` CompressedImage on
+            ``CAMERA_TOPICS``, or raw ``sensor_msgs/Image`` (``rgb8``, ``bgr8``, ``mono8``) on
+            ``RAW_CAMERA_TOPICS`` with the same record times and frame content.
+        row_padding: raw images only: filler bytes after each row (``step`` > width * channels).
         content: colour image content, "noise" or "scene" (see ``CONTENTS``).
     """
     started = time.perf_counter()
@@ -1311,18 +1435,47 @@ def write_kuavo_bag(
     if start_ns < LATENCY_NS or start_ns + duration_s * 1e9 >= 2**32 * 10**9:
         raise ValueError(f"start_ns {start_ns} out of the range of ROS time (uint32 seconds)")
 
+    formats = {c: image_format for c in CAMERAS} if isinstance(image_format, str) else dict(image_format)
+    bad_formats = {f for f in formats.values() if f not in IMAGE_FORMATS}
+    if bad_formats or set(formats) - set(CAMERAS):
+        raise ValueError(f"image_format must map cameras {CAMERAS} to one of {IMAGE_FORMATS}, got {image_format!r}")
     faults = faults or Faults()
 
     def times(topic: str) -> np.ndarray:
         return _apply_time_faults(topic, record_times(topic, duration_s, seed, start_ns), start_ns, faults)
 
-    streams = [_numeric_stream(topic, times(topic), start_ns) for topic in _RECORDS]
+    def stamps(topic: str, topic_times: np.ndarray) -> np.ndarray | None:
+        if topic in faults.duplicate_stamps or topic in faults.stamp_offsets_ms:
+            return _apply_stamp_faults(topic, topic_times, faults)
+        return None
+
+    streams = []
+    for topic in _RECORDS:
+        topic_times = times(topic)
+        streams.append(_numeric_stream(topic, topic_times, start_ns, stamps(topic, topic_times)))
     for index, camera in enumerate(CAMERAS):
         if camera not in cameras:
             continue
         topic = CAMERA_TOPICS[camera]
         corrupt = frozenset(faults.corrupt_frames.get(camera, ()))
-        streams.append(_camera_stream(topic, times(topic), index, (width, height), seed, False, corrupt, content))
+        fmt = formats.get(camera, "jpeg")
+        topic_times = times(topic)
+        stream = _camera_stream(
+            topic,
+            topic_times,
+            index,
+            (width, height),
+            seed,
+            False,
+            corrupt,
+            stamps(topic, topic_times),
+            fmt,
+            row_padding,
+            content,
+        )
+        if fmt in RAW_FORMATS:  # same schedule, on the raw topic
+            stream.topic = RAW_CAMERA_TOPICS[camera]
+        streams.append(stream)
         if depth and depth_encoding == "png":
             topic = DEPTH_TOPICS[camera]
             corrupt = frozenset(faults.corrupt_frames.get(f"{camera}/depth", ()))
@@ -1455,6 +1608,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cameras", default=",".join(CAMERAS), help="comma-separated")
     parser.add_argument("--content", choices=CONTENTS, default="noise", help="colour image content (see CONTENTS)")
+    parser.add_argument("--image-format", choices=IMAGE_FORMATS, default="jpeg", help="colour cameras")
     args = parser.parse_args(argv)
     try:
         width, height = (int(v) for v in args.size.lower().split("x"))
@@ -1471,6 +1625,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         depth_encoding=args.depth_encoding,
         compression=None if args.compression == "none" else args.compression,
         content=args.content,
+        image_format=args.image_format,
     )
     print(summary.line())
     return 0

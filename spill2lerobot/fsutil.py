@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import shutil
@@ -53,6 +54,14 @@ def append_line_durably(path: Path, line: str) -> None:
 def remove_tree(path: Path) -> None:
     with contextlib.suppress(FileNotFoundError):
         shutil.rmtree(path)
+
+
+def where_disk_filled(exc: OSError, path: Path) -> OSError:
+    """A disk-full error that names no file (pyarrow's, a buffered write's) gets ``path``, the
+    folder being written, so that the one-line message says where space ran out."""
+    if exc.filename is None and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return OSError(exc.errno, os.strerror(exc.errno), str(path))
+    return exc
 
 
 def release_freed_memory() -> None:

@@ -30,10 +30,11 @@ import click
 import numpy as np
 
 from spill2lerobot import kuavo
-from spill2lerobot.bag import ros1
+from spill2lerobot.bag import Ros2Bag, is_ros2_bag, open_bag, ros1
 from spill2lerobot.bag.ros1 import BagError, Ros1Bag
 from spill2lerobot.errors import UserError
-from spill2lerobot.profile import DEFAULT_PROFILE, Profile, load_profile
+from spill2lerobot.profile import DEFAULT_PROFILE, FieldPart, Profile, load_profile
+from spill2lerobot.suggest_generic import generic_base, looks_like_kuavo, suggest_features
 
 COMPRESSED_IMAGE = "sensor_msgs/msg/CompressedImage"
 RAW_IMAGE = "sensor_msgs/msg/Image"
@@ -119,6 +120,7 @@ class ProfileCheck:
     features: list[FeatureCheck]
     frames: int | None  # frames the profile's timeline gives this bag, None if it cannot convert
     reason: str | None  # why there are no frames
+    generic: bool = False  # a generic profile (features section): eef_type and which_arm do not apply
 
     @property
     def ok(self) -> bool:
@@ -495,14 +497,16 @@ def first_images(bag: Ros1Bag, firsts: Mapping[str, int]) -> dict[str, bytes | B
 # --- profile check ----------------------------------------------------------------------------
 
 
-def _check_topic(role: str, topic: str, topics: Mapping[str, ros1.TopicInfo]) -> TopicCheck:
-    expected = kuavo.EXPECTED_TYPES.get(topic)
+def _check_topic(
+    role: str, topic: str, topics: Mapping[str, ros1.TopicInfo], expected_types=kuavo.EXPECTED_TYPES
+) -> TopicCheck:
+    expected = expected_types.get(topic)
     info = topics.get(topic)
     if info is None:
         status = "missing"
     elif info.count == 0:
         status = "empty"
-    elif expected and info.msgtype != expected:
+    elif not kuavo.type_accepted(topic, info.msgtype):
         status = "wrong type"
     else:
         status = "ok"
@@ -515,6 +519,8 @@ def check_profile(
     """Which features the profile can fill from this bag, and how many frames it would give."""
     from spill2lerobot.spill.stage1 import check_topics, make_plan
 
+    if profile.is_generic:
+        return _check_generic(index, profile, source, overrides)
     ds = profile.dataset
     topics = index.topics()
     roles = kuavo.resolve_topics(profile, topics)
@@ -569,6 +575,62 @@ def check_profile(
     return check
 
 
+def _check_generic(index, profile: Profile, source: str, overrides) -> ProfileCheck:
+    """``check_profile`` for a generic profile: its cameras and the topics of its parts."""
+    from spill2lerobot.features import extractor_for
+    from spill2lerobot.spill.stage1 import check_topics, make_plan
+
+    ds = profile.dataset
+    topics = index.topics()
+    extractor = extractor_for(profile)
+    roles = extractor.resolve_topics(topics)
+    expected = extractor.expected_types(roles)
+    features = [FeatureCheck(cam.key, [_check_topic("images", cam.topic, topics, expected)]) for cam in roles.cameras]
+    for key, parts in (("observation.state", profile.features.state), ("action", profile.features.action)):
+        checks = [_check_topic(part.field, part.topic, topics, expected) for part in parts]
+        features.append(FeatureCheck(key, checks))
+    check = ProfileCheck(
+        source=source or str(DEFAULT_PROFILE),
+        overrides=list(overrides),
+        eef_type="-",
+        which_arm="-",
+        main_timeline=ds.main_timeline,
+        main_timeline_fps=ds.main_timeline_fps,
+        train_hz=ds.train_hz,
+        sample_drop=ds.sample_drop,
+        features=features,
+        frames=None,
+        reason=None,
+        generic=True,
+    )
+    problems = check.problems
+    if problems:
+        check.reason = "convert would fail: " + "; ".join(p.describe() for p in problems)
+        return check
+    bag = getattr(index, "bag", index)
+    try:
+        check_topics(index, roles, expected)
+        msgtypes = {topic: info.msgtype for topic, info in topics.items()}
+        extractor.check_fields(roles, msgtypes, bag.typestore(), str(index.path))
+        plan, _ = make_plan(index, profile, roles)
+    except (UserError, BagError) as err:
+        check.reason = str(err).removeprefix(f"{index.path}: ")
+        return check
+    check.frames = plan.frames
+    return check
+
+
+def ros2_image_info(bag: Ros2Bag, msgtype: str, payload: bytes) -> ImageInfo:
+    """Format and size of one CDR image message (deserialized: one message per camera)."""
+    try:
+        msg = bag.deserialize_raw(payload, msgtype)
+    except Exception as err:  # rosbags raises many types for damaged bytes
+        return ImageInfo("?", None, None, None, f"message does not parse ({type(err).__name__})")
+    if msgtype == RAW_IMAGE:
+        return ImageInfo(msg.encoding, "raw", int(msg.width), int(msg.height))
+    return compressed_image_info(msg.format, bytes(msg.data))
+
+
 # --- suggestion -------------------------------------------------------------------------------
 
 
@@ -590,7 +652,13 @@ def _train_hz(fps: int, wanted: int) -> int:
 
 def suggest(index: IndexView, facts: Mapping[str, TopicFacts], base: Profile) -> tuple[Profile, Suggestion]:
     """Adapt ``base`` (the Kuavo defaults, or --config/--set) to what the bag holds."""
+    if base.is_generic:
+        checked = check_profile(index, base)
+        note = "--suggest adapts Kuavo profiles; a generic profile is checked as given"
+        return base, Suggestion([], [note], checked.frames, checked.reason)
     topics = index.topics()
+    if not looks_like_kuavo(topics):
+        return _suggest_generic(index, facts, base)
     ds = dataclasses.replace(base.dataset, resize=dataclasses.replace(base.dataset.resize))
     values: list[Inferred] = []
     warnings: list[str] = []
@@ -598,10 +666,14 @@ def suggest(index: IndexView, facts: Mapping[str, TopicFacts], base: Profile) ->
     def present(topic: str) -> bool:
         return topic in topics and topics[topic].count > 0
 
-    cams = {name: topic for name, topic in kuavo.CAMERA_TOPICS.items() if present(topic)}
+    cams = {  # each camera on its compressed topic, else on its raw one (as the profile reads them)
+        name: next(t for t in (topic, kuavo.RAW_CAMERA_TOPICS[name]) if present(t))
+        for name, topic in kuavo.CAMERA_TOPICS.items()
+        if present(topic) or present(kuavo.RAW_CAMERA_TOPICS[name])
+    }
     wrists = [hand for hand in ("left", "right") if f"wrist_cam_{hand[0]}" in cams]
     if wrists:
-        names = ", ".join(kuavo.CAMERA_TOPICS[f"wrist_cam_{h[0]}"] for h in wrists)
+        names = ", ".join(cams[f"wrist_cam_{h[0]}"] for h in wrists)
         if set(kuavo.hands(base)) <= set(wrists):  # the chosen arm(s) have their cameras: keep
             why = f"kept; wrist cameras present: {names}"
         else:
@@ -645,7 +717,7 @@ def suggest(index: IndexView, facts: Mapping[str, TopicFacts], base: Profile) ->
     if why:
         ds.main_timeline = main
         values.append(Inferred("dataset.main_timeline", main, why))
-    main_facts = facts.get(kuavo.CAMERA_TOPICS[main])
+    main_facts = facts.get(cams.get(main, kuavo.CAMERA_TOPICS[main]))
     if main_facts is not None and main_facts.rate_hz:
         fps = max(1, round(main_facts.rate_hz))
         ds.main_timeline_fps = fps
@@ -674,6 +746,33 @@ def suggest(index: IndexView, facts: Mapping[str, TopicFacts], base: Profile) ->
     profile = dataclasses.replace(base, dataset=ds)
     checked = check_profile(index, profile)
     return profile, Suggestion(values, warnings, checked.frames, checked.reason, _differences(base, profile))
+
+
+def _suggest_generic(index, facts: Mapping[str, TopicFacts], base: Profile) -> tuple[Profile, Suggestion]:
+    """Not a Kuavo bag: a generic profile from its cameras, joint states and commands."""
+    warnings: list[str] = []
+    features, main = suggest_features(getattr(index, "bag", index), index.topics(), facts, warnings)
+    profile = generic_base(base, features, main)
+    ds = profile.dataset
+    values = [Inferred("features", "cameras, state, action", "not a Kuavo bag: a generic profile")]
+    main_facts = facts.get(features.cameras[main])
+    if main_facts is not None and main_facts.rate_hz:
+        values.append(Inferred("dataset.main_timeline", main, "the fastest camera"))
+        ds.main_timeline_fps = max(1, round(main_facts.rate_hz))
+        ds.train_hz = _train_hz(ds.main_timeline_fps, base.dataset.train_hz)
+        values.append(
+            Inferred("dataset.main_timeline_fps", ds.main_timeline_fps, f"measured {main_facts.rate_hz:.2f} Hz")
+        )
+        values.append(Inferred("dataset.train_hz", ds.train_hz, f"divides {ds.main_timeline_fps}"))
+        image = main_facts.image
+        if image is not None and image.width and image.height:
+            ds.resize.width, ds.resize.height = image.width - image.width % 2, image.height - image.height % 2
+            values.append(
+                Inferred("dataset.resize", {"width": ds.resize.width, "height": ds.resize.height}, f"{main} images")
+            )
+    warnings.append("check units: add convert (deg2rad, mm2m, ...) to parts whose topic is not in radians/metres")
+    checked = check_profile(index, profile)
+    return profile, Suggestion(values, warnings, checked.frames, checked.reason)  # too much for --set
 
 
 def _differences(base: Profile, profile: Profile) -> list[str]:
@@ -715,6 +814,12 @@ def profile_yaml(profile: Profile, suggestion: Suggestion, bag: BagFacts) -> str
             if isinstance(value, Mapping):
                 lines.append(f"{' ' * indent}{key}:{note}")
                 emit(value, indent + 2, f"{name}.")
+            elif isinstance(value, list) and value and all(isinstance(v, Mapping) for v in value):
+                lines.append(f"{' ' * indent}{key}:{note}")  # generic parts: one a line, defaults left out
+                defaults = dataclasses.asdict(FieldPart())
+                for item in value:
+                    shown = {k: v for k, v in item.items() if k in ("topic", "field") or v != defaults.get(k)}
+                    lines.append(f"{' ' * indent}  - {_yaml_value(shown)}")
             else:
                 lines.append(f"{' ' * indent}{key}: {_yaml_value(value)}{note}")
 
@@ -748,17 +853,18 @@ def inspect_bag(
     """Everything ``inspect`` reports about one bag, reading only its index."""
     started = time.monotonic()
     path = Path(path)
-    if path.is_dir():
-        raise UserError(f"{path}: is a folder; pass one .bag file")
+    if path.is_dir() and not is_ros2_bag(path):
+        raise UserError(f"{path}: is a folder; pass one .bag/.mcap/.db3 file or a rosbag2 folder")
     if profile is None:
         profile = load_profile(source or None, overrides)
     try:
-        bag = Ros1Bag(path, recover=True)
+        bag = open_bag(path, recover=True)
     except BagError as err:
         raise UserError(str(err)) from None
+    ros2 = isinstance(bag, Ros2Bag)
     with bag:
         try:
-            index = IndexView(bag)
+            index = bag if ros2 else IndexView(bag)  # a ROS2 bag answers from its storages' indexes
             topics = index.topics()
             facts = {
                 topic: topic_facts(topic, info.msgtype, info.count, index.topic_times(topic), bag.start_ns)
@@ -773,18 +879,20 @@ def inspect_bag(
                 if isinstance(payload, BagError):
                     reason = str(payload).removeprefix(f"{bag.path}: ")
                     facts[topic].image = ImageInfo("?", None, None, None, f"first message unreadable: {reason}")
+                elif ros2:
+                    facts[topic].image = ros2_image_info(bag, topics[topic].msgtype, payload)
                 else:
                     facts[topic].image = image_info(topics[topic].msgtype, payload)
             for topic in firsts.keys() - {t for t, f in facts.items() if f.image}:
                 facts[topic].image = ImageInfo("?", None, None, None, "first message not found")
-            compression = _compressions(bag)
+            compression = bag.compressions() if ros2 else _compressions(bag)
         except BagError as err:
             raise UserError(str(err)) from None
         check = check_profile(index, profile, source, overrides)
         suggested, suggestion = suggest(index, facts, profile)
         report = BagFacts(
             path=str(path),
-            size_bytes=path.stat().st_size,
+            size_bytes=bag.size_bytes() if ros2 else path.stat().st_size,
             chunks=len(bag.chunks),
             compression=compression,
             indexed=bag.recovery is None,
@@ -827,7 +935,7 @@ def report_lines(report: BagFacts) -> list[str]:
         f"  {_mb(report.size_bytes)}, {report.chunks} chunks (compression {compression}), "
         f"{report.messages} messages on {len(report.topics)} topics"
     )
-    if report.chunks:
+    if report.messages:
         lines.append(
             f"  {_when(report.start_ns)} .. {_when(report.end_ns)}, duration {report.duration_s:.2f} s"
             f" (start {report.start_ns / 1e9:.3f})"
@@ -857,8 +965,9 @@ def report_lines(report: BagFacts) -> list[str]:
     lines.append("")
     p = report.profile
     sets = "".join(f" --set {o}" for o in p.overrides)
+    kind = "generic" if p.generic else f"eef_type {p.eef_type}, which_arm {p.which_arm}"
     lines.append(
-        f"profile {p.source}{sets}: eef_type {p.eef_type}, which_arm {p.which_arm}, "
+        f"profile {p.source}{sets}: {kind}, "
         f"main_timeline {p.main_timeline} at {p.main_timeline_fps} fps, train_hz {p.train_hz}"
     )
     for feature in p.features:
@@ -880,6 +989,8 @@ def report_lines(report: BagFacts) -> list[str]:
     overrides = report.suggestion.overrides
     if overrides:
         lines.append("  the bag suggests: " + " ".join(f"--set {o}" for o in overrides) + "  (see --suggest)")
+    elif any(item.key == "features" for item in report.suggestion.values):
+        lines.append("  not a Kuavo bag: --suggest writes a generic profile for it")
     lines.append("")
     share = 100 * report.bytes_read / report.size_bytes if report.size_bytes else 0.0
     lines.append(

@@ -26,6 +26,8 @@ DEPTH_TOPICS = {
     "depth_l": ("/cam_l/depth/image_rect_raw/compressedDepth", "/cam_l/depth/image_rect_raw"),
     "depth_r": ("/cam_r/depth/image_rect_raw/compressedDepth", "/cam_r/depth/image_rect_raw"),
 }
+# The same cameras recorded uncompressed (sensor_msgs/Image): used when the compressed topic is absent.
+RAW_CAMERA_TOPICS = {name: topic.removesuffix("/compressed") for name, topic in CAMERA_TOPICS.items()}
 SENSORS = "/sensors_data_raw"
 JOINT_CMD = "/joint_cmd"
 ARM_TRAJ = "/kuavo_arm_traj"
@@ -53,6 +55,7 @@ HAND_INDEX = {"left": 0, "right": 1}
 # Message type each topic must carry (rosbags naming); a mismatch means the profile is wrong.
 EXPECTED_TYPES = {
     **dict.fromkeys(CAMERA_TOPICS.values(), "sensor_msgs/msg/CompressedImage"),
+    **dict.fromkeys(RAW_CAMERA_TOPICS.values(), "sensor_msgs/msg/Image"),
     SENSORS: "kuavo_msgs/msg/sensorsData",
     JOINT_CMD: "kuavo_msgs/msg/jointCmd",
     ARM_TRAJ: "sensor_msgs/msg/JointState",
@@ -64,6 +67,18 @@ EXPECTED_TYPES = {
     **{compressed: "sensor_msgs/msg/CompressedImage" for compressed, _ in DEPTH_TOPICS.values()},
     **{raw: "sensor_msgs/msg/Image" for _, raw in DEPTH_TOPICS.values()},
 }
+
+# Camera topics also accept the other image type (JPEG/PNG CompressedImage or raw Image).
+IMAGE_TYPES = ("sensor_msgs/msg/CompressedImage", "sensor_msgs/msg/Image")
+CAMERA_TOPIC_SET = frozenset((*CAMERA_TOPICS.values(), *RAW_CAMERA_TOPICS.values()))
+
+
+def type_accepted(topic: str, msgtype: str) -> bool:
+    """Whether ``topic`` may carry ``msgtype`` (``EXPECTED_TYPES``; camera topics: either image type)."""
+    if topic in CAMERA_TOPIC_SET:
+        return msgtype in IMAGE_TYPES
+    expected = EXPECTED_TYPES.get(topic)
+    return not expected or msgtype == expected
 
 
 @dataclass(frozen=True)
@@ -140,9 +155,10 @@ def depth_cameras(profile: Profile, bag_topics: Mapping[str, object]) -> tuple[C
 
 def resolve_topics(profile: Profile, bag_topics: Mapping[str, object]) -> TopicRoles:
     """Pick this bag's topics; the caller checks that each exists."""
-    cams = cameras(profile)
+    cams = _recorded_cameras(cameras(profile), bag_topics)
     main_name = profile.dataset.main_timeline
-    main = next((c for c in cams if c.name == main_name), Camera(main_name, CAMERA_TOPICS[main_name]))
+    fallback = _recorded_cameras((Camera(main_name, CAMERA_TOPICS[main_name]),), bag_topics)[0]
+    main = next((c for c in cams if c.name == main_name), fallback)
     eef_state, eef_cmd = EEF_TOPICS[profile.dataset.eef_type]
     return TopicRoles(
         cameras=cams + depth_cameras(profile, bag_topics),
@@ -152,6 +168,16 @@ def resolve_topics(profile: Profile, bag_topics: Mapping[str, object]) -> TopicR
         arm_traj=ARM_TRAJ_SYNCED if ARM_TRAJ_SYNCED in bag_topics else ARM_TRAJ,
         eef_state=eef_state,
         eef_cmd=eef_cmd,
+    )
+
+
+def _recorded_cameras(cams: tuple[Camera, ...], bag_topics: Mapping[str, object]) -> tuple[Camera, ...]:
+    """Each camera on its compressed topic, or on its raw topic if only that one is in the bag."""
+    return tuple(
+        Camera(c.name, RAW_CAMERA_TOPICS[c.name])
+        if c.topic not in bag_topics and RAW_CAMERA_TOPICS.get(c.name) in bag_topics
+        else c
+        for c in cams
     )
 
 

@@ -2,6 +2,8 @@
 
 A profile mirrors the original Kuavo converter's configuration (``KuavoRosbag2Lerobot.yaml``)
 section by section, plus this tool's own ``rosbag.chunk_size`` and ``video`` encoder settings.
+A ``features`` section makes it a generic profile (any robot, see ``generic.py``): cameras,
+``observation.state`` and ``action`` are then mapped from topics and message fields.
 Unknown keys and wrong types are a one-line error naming the key.
 """
 
@@ -53,7 +55,7 @@ class DatasetOptions:
     relative_start: bool = False
     task_description: str = "kuavo task"
     train_hz: int = 10
-    main_timeline: Literal["head_cam_h", "wrist_cam_l", "wrist_cam_r"] = "head_cam_h"
+    main_timeline: str = "head_cam_h"  # Kuavo: head_cam_h | wrist_cam_l | wrist_cam_r; generic: a camera name
     main_timeline_fps: int = 30
     sample_drop: int = 10
     resize: ResizeOptions = field(default_factory=ResizeOptions)
@@ -83,14 +85,51 @@ class FaultOptions:
 
 
 @dataclass
+class FieldPart:
+    """Values of one message field (generic profiles): ``topic``'s ``field`` (dotted path, e.g.
+    ``position`` or ``joint_data.joint_q``; ``poses[0].x`` indexes), optionally a ``slice``
+    ([start, stop] or [start, stop, step]), ``indices`` or ``joints`` (by name, looked up in the
+    message's ``name`` list beside the field, as in sensor_msgs/JointState), then ``convert``
+    (unit), ``* scale + offset``, and ``threshold`` (values >= it become 1, others 0)."""
+
+    topic: str = ""
+    field: str = ""
+    slice: list[int] | None = None
+    indices: list[int] | None = None
+    joints: list[str] | None = None
+    convert: Literal["none", "deg2rad", "rad2deg", "mm2m", "m2mm", "percent"] = "none"
+    scale: float = 1.0
+    offset: float = 0.0
+    threshold: float | None = None
+    names: list[str] | None = None  # one per value; default: <topic's last part>.<field>.<i>
+
+
+@dataclass
+class FeatureOptions:
+    """Generic profile: what feeds each feature. Cameras: name -> CompressedImage topic."""
+
+    cameras: dict[str, str] = field(default_factory=dict)
+    state: list[FieldPart] = field(default_factory=list)
+    action: list[FieldPart] = field(default_factory=list)
+
+
+@dataclass
 class Profile:
     rosbag: RosbagOptions = field(default_factory=RosbagOptions)
     dataset: DatasetOptions = field(default_factory=DatasetOptions)
     video: VideoOptions = field(default_factory=VideoOptions)
     faults: FaultOptions = field(default_factory=FaultOptions)
+    features: FeatureOptions | None = None  # set: a generic profile; None: the Kuavo rules
+
+    @property
+    def is_generic(self) -> bool:
+        return self.features is not None
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        options = dataclasses.asdict(self)
+        if self.features is None:
+            del options["features"]  # Kuavo spills keep the manifest they always had
+        return options
 
     def fingerprint(self) -> str:
         """Canonical JSON of the options that change the spill's content."""
@@ -113,6 +152,9 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
             raise UserError(f"profile key '{key}' must be a mapping, got {value!r}")
         return _build(tp, value, key)
     if origin in (typing.Union, types.UnionType):
+        options = [t for t in typing.get_args(tp) if t is not type(None)]
+        if value is not None and len(options) == 1 and dataclasses.is_dataclass(options[0]):
+            return _coerce(value, options[0], key)  # a section: its own error names the inner key
         for option in typing.get_args(tp):
             try:
                 return _coerce(value, option, key)
@@ -124,6 +166,11 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
         if value not in typing.get_args(tp):
             raise UserError(f"profile key '{key}' must be one of {_type_name(tp)}, got {value!r}")
         return value
+    if origin is dict:
+        key_tp, item_tp = typing.get_args(tp)
+        if not isinstance(value, dict) or not all(isinstance(k, key_tp) for k in value):
+            raise UserError(f"profile key '{key}' must be a mapping of names, got {value!r}")
+        return {k: _coerce(v, item_tp, f"{key}.{k}") for k, v in value.items()}
     if origin is list:
         (item_tp,) = typing.get_args(tp)
         if not isinstance(value, list):
@@ -141,6 +188,10 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
         if isinstance(value, bool) or not isinstance(value, int):
             raise UserError(f"profile key '{key}' must be an integer, got {value!r}")
         return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise UserError(f"profile key '{key}' must be a number, got {value!r}")
+        return float(value)
     if tp is str:
         if not isinstance(value, str):
             raise UserError(f"profile key '{key}' must be a string, got {value!r}")
@@ -226,6 +277,17 @@ def _check_values(profile: Profile) -> None:
         raise UserError("profile key 'dataset.dex_dof_needed' must be between 1 and 6")
     if ds.resize.width % 2 or ds.resize.height % 2 or ds.resize.width <= 0:
         raise UserError("profile key 'dataset.resize' must give even, positive width and height")
+    if profile.features is not None:
+        from spill2lerobot.generic import check_features
+
+        check_features(profile)
+        return
+    kuavo_cameras = ("head_cam_h", "wrist_cam_l", "wrist_cam_r")
+    if ds.main_timeline not in kuavo_cameras:
+        raise UserError(
+            f"profile key 'dataset.main_timeline' must be one of {' | '.join(map(repr, kuavo_cameras))}, "
+            f"got {ds.main_timeline!r}"
+        )
     not_yet = {
         "dataset.only_arm": not ds.only_arm,
         "dataset.delta_action": ds.delta_action,

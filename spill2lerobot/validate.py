@@ -1028,8 +1028,8 @@ class _Source:
 def _sources(inputs: list[Path], profile: Profile, episodes: list[Episode], root: Path, report: Report):
     """The bags' timelines (from their index only), laid end to end like merge does; None if
     they cannot be what the dataset was made from."""
-    from spill2lerobot import kuavo
-    from spill2lerobot.bag.ros1 import BagError, Ros1Bag
+    from spill2lerobot.bag import BagError, open_bag
+    from spill2lerobot.features import extractor_for
     from spill2lerobot.spill.stage1 import check_topics, list_bags, make_plan
 
     bags = list_bags(inputs)
@@ -1039,9 +1039,10 @@ def _sources(inputs: list[Path], profile: Profile, episodes: list[Episode], root
     first = 0
     for path in bags:
         try:
-            with Ros1Bag(path) as bag:
-                roles = kuavo.resolve_topics(profile, bag.topics())
-                check_topics(bag, roles)
+            with open_bag(path) as bag:
+                extractor = extractor_for(profile)
+                roles = extractor.resolve_topics(bag.topics())
+                check_topics(bag, roles, extractor.expected_types(roles))
                 _, targets = make_plan(bag, profile, roles)
         except (BagError, UserError) as exc:
             report.fail(path, str(exc).removeprefix(f"{path}: "))
@@ -1087,13 +1088,15 @@ def check_against(
     progress: ProgressFn,
 ) -> None:
     """Rebuild a few frames per episode from the source bags and compare them with the dataset."""
-    from spill2lerobot import kuavo
-    from spill2lerobot.bag.ros1 import Ros1Bag
-    from spill2lerobot.spill.video import EncoderSettings, JpegDecoder, to_rgb
+    from spill2lerobot.bag import open_bag
+    from spill2lerobot.features import extractor_for
+    from spill2lerobot.spill.images import ImageDecoder, image_of
+    from spill2lerobot.spill.video import EncoderSettings, to_rgb
 
     info_path = root / lerobot_format.INFO_PATH
-    names = kuavo.feature_names(profile)
-    for key in ("observation.state", "action"):
+    extractor = extractor_for(profile)
+    all_names = {"observation.state": extractor.state_names(), "action": extractor.action_names()}
+    for key, names in all_names.items():
         have = info.features.get(key, {}).get("names")
         if have != names:
             report.fail(
@@ -1105,7 +1108,7 @@ def check_against(
     if profile.dataset.train_hz != info.fps:
         report.fail(info_path, f"fps {info.fps} != the profile's dataset.train_hz {profile.dataset.train_hz}")
         return
-    missing = [cam.key for cam in kuavo.cameras(profile) if cam.key not in info.video_keys]
+    missing = [cam.key for cam in extractor.cameras() if cam.key not in info.video_keys]
     if missing:
         hint = "pass the --config/--set used for the conversion"
         report.fail(info_path, f"no video feature {', '.join(missing)}; {hint}")
@@ -1118,15 +1121,14 @@ def check_against(
     report.bags = len(sources)
     settings = EncoderSettings.from_profile(profile)
     rows = scan.samples if scan is not None else {}
-    decoder = JpegDecoder()
+    decoder = ImageDecoder()
     for src in sources:
         members = [ep for ep in episodes if src.first <= ep.start < src.stop]
         progress(f"validate: comparing {len(members)} episodes with {src.path.name}")
-        with Ros1Bag(src.path) as bag, contextlib.closing(FrameReader()) as frames:
-            roles = kuavo.resolve_topics(profile, bag.topics())
+        with open_bag(src.path) as bag, contextlib.closing(FrameReader()) as frames:
+            roles = extractor.resolve_topics(bag.topics())
             times = {topic: bag.topic_times(topic) for topic in roles.all}
             msgtypes = {topic: topic_info.msgtype for topic, topic_info in bag.topics().items()}
-            store = bag.typestore()
             for ep, k in ((member, k) for member in members for k in sample_frames(member.length)):
                 report.compared += 1
                 in_bag = ep.start + k - src.first
@@ -1138,8 +1140,8 @@ def check_against(
                     report.fail(src.path, f"{label}: cannot read the messages of {lost} its index lists")
                     continue
                 # state and action: exactly what stage 1 computes from these messages
-                msgs = {topic: store.deserialize_ros1(raw[topic], msgtypes[topic]) for topic in roles.lowdim}
-                state, action = kuavo.state_and_action(profile, roles, msgs)
+                msgs = {topic: bag.deserialize_raw(raw[topic], msgtypes[topic]) for topic in roles.lowdim}
+                state, action = extractor.state_and_action(roles, msgs)
                 row = rows.get(ep.start + k, {})
                 for key, value in (("observation.state", state), ("action", action)):
                     if key not in row:
@@ -1150,20 +1152,21 @@ def check_against(
                         report.fail(
                             src.path,
                             f"{label}: {key} differs from the bag (largest difference {abs(have[i] - value[i]):.4g} "
-                            f"at {names[i]}: dataset {have[i]:.6g}, bag {value[i]:.6g})",
+                            f"at {all_names[key][i]}: dataset {have[i]:.6g}, bag {value[i]:.6g})",
                         )
                 # images: the source JPEG resized like stage 1 vs the frame lerobot decodes
                 for cam in roles.cameras:
                     height, width = info.features[cam.key]["shape"][:2]
                     if cam.is_depth:
-                        _check_depth_frame(
-                            report, src.path, label, root, info, cam, raw, store, msgtypes, ep, k, frames, profile
-                        )
+                        _check_depth_frame(report, src.path, label, root, info, cam, raw, ep, k, frames, profile)
                         continue
-                    jpeg = bytes(store.deserialize_ros1(raw[cam.topic], msgtypes[cam.topic]).data)
                     try:
+                        if bag.serialization == "cdr":  # ROS2: CompressedImage cameras
+                            image = bag.compressed_image_data(raw[cam.topic])
+                        else:
+                            image = image_of(msgtypes[cam.topic])(raw[cam.topic])
                         size = dataclasses.replace(settings, width=width, height=height)
-                        source = to_rgb(decoder.decode(jpeg), size)
+                        source = to_rgb(decoder.decode(image), size)
                     except (av.FFmpegError, ValueError) as exc:
                         report.fail(src.path, f"{label}: its {cam.topic} image is undecodable ({exc})")
                         continue
@@ -1181,7 +1184,7 @@ def check_against(
                         )
 
 
-def _check_depth_frame(report, bag_path, label, root, info, cam, raw, store, msgtypes, ep, k, frames, profile) -> None:
+def _check_depth_frame(report, bag_path, label, root, info, cam, raw, ep, k, frames, profile) -> None:
     """A depth camera's frame against the bag: native depth in millimetres (what lerobot decodes),
     the 8-bit form like a colour image."""
     from spill2lerobot.spill.depth import DepthDecoder, dequantize_mm, resize_nearest, rgb8_form

@@ -1,0 +1,18 @@
+"""Bag readers: ROS1 (``ros1.Ros1Bag``) and ROS2 (``ros2.Ros2Bag``), one interface."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from spill2lerobot.bag.ros1 import BagError, Ros1Bag
+from spill2lerobot.bag.ros2 import Ros2Bag, is_ros2_bag
+
+__all__ = ["BagError", "Ros1Bag", "Ros2Bag", "is_ros2_bag", "open_bag"]
+
+
+def open_bag(path: str | Path, recover: bool = False) -> Ros1Bag | Ros2Bag:
+    """ROS2 for ``.mcap``/``.db3`` files and rosbag2 folders (``metadata.yaml``), else ROS1."""
+    path = Path(path)
+    if is_ros2_bag(path):
+        return Ros2Bag(path)
+    return Ros1Bag(path, recover=recover)

@@ -261,6 +261,8 @@ class _MessageLayout:
 class Ros1Bag:
     """A ROS1 bag opened for index queries and time-ordered streaming of chosen topics."""
 
+    serialization = "ros1"  # how messages are encoded (``Ros2Bag``: "cdr")
+
     def __init__(self, path: str | Path, recover: bool = False) -> None:
         """Open a bag and read its index.
 
@@ -317,11 +319,12 @@ class Ros1Bag:
         """Read exactly ``size`` bytes at ``pos``; every read of this class passes here."""
         if self._file is None or self._file.closed:
             raise self._fail("bag is closed; open it again with Ros1Bag(path)")
-        self._file.seek(pos)
+        # pread: one system call per read, no seek (each call releases and re-takes the GIL)
+        fd = self._file.fileno()
         parts = []
         left = size
         while left > 0:
-            part = self._file.read(left)
+            part = os.pread(fd, left, pos + size - left)
             if not part:
                 break
             parts.append(part)
@@ -849,6 +852,9 @@ class Ros1Bag:
 
     def deserialize(self, msg: Message) -> object:
         return self.typestore().deserialize_ros1(msg.data, msg.connection.msgtype)
+
+    def deserialize_raw(self, data: bytes | memoryview, msgtype: str) -> object:
+        return self.typestore().deserialize_ros1(data, msgtype)
 
 
 class _Scanner:

@@ -11,9 +11,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from spill2lerobot import kuavo, lerobot_format
+from spill2lerobot import lerobot_format
 from spill2lerobot.errors import UserError
-from spill2lerobot.fsutil import commit, fsync_dir, remove_tree, tmp_path, write_json_atomic
+from spill2lerobot.features import extractor_for
+from spill2lerobot.fsutil import commit, fsync_dir, remove_tree, tmp_path, where_disk_filled, write_json_atomic
+from spill2lerobot.kuavo import Camera
 from spill2lerobot.merge.episode_stats import depth_stats, episode_columns, image_stats, lowdim_stats
 from spill2lerobot.merge.plan import Episode, EpisodeMode, assign_files, plan_episodes
 from spill2lerobot.merge.video import remux_segments
@@ -43,14 +45,14 @@ def _profile_of(manifest: dict) -> Profile:
     return _build(Profile, manifest["profile"], "")
 
 
-def _features(profile: Profile, depth_cameras: list[kuavo.Camera]) -> dict:
-    names = kuavo.feature_names(profile)
+def _features(profile: Profile, depth_cameras: list[Camera]) -> dict:
+    extractor = extractor_for(profile)
     settings = EncoderSettings.from_profile(profile)
     features = {
-        "observation.state": lerobot_format.vector_feature(names),
-        "action": lerobot_format.vector_feature(names),
+        "observation.state": lerobot_format.vector_feature(extractor.state_names()),
+        "action": lerobot_format.vector_feature(extractor.action_names()),
     }
-    for cam in kuavo.cameras(profile):
+    for cam in extractor.cameras():
         features[cam.key] = lerobot_format.video_feature(settings.height, settings.width, settings.video_info())
     for cam in depth_cameras:
         features[cam.key] = depth_feature(profile)
@@ -58,7 +60,7 @@ def _features(profile: Profile, depth_cameras: list[kuavo.Camera]) -> dict:
 
 
 def _write_videos(
-    layout: SpillLayout, episodes: list[Episode], profile: Profile, cameras: list[kuavo.Camera], root: Path, progress
+    layout: SpillLayout, episodes: list[Episode], profile: Profile, cameras: list[Camera], root: Path, progress
 ) -> None:
     fps = profile.dataset.train_hz
     for cam in cameras:
@@ -118,9 +120,7 @@ def _data_table(columns: dict[str, np.ndarray], schema: pa.Schema) -> pa.Table:
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
-def _episode_stats(
-    layout: SpillLayout, episodes: list[Episode], profile: Profile, cameras: list[kuavo.Camera]
-) -> list[dict]:
+def _episode_stats(layout: SpillLayout, episodes: list[Episode], profile: Profile, cameras: list[Camera]) -> list[dict]:
     fps = profile.dataset.train_hz
     all_stats = []
     for ep in episodes:
@@ -135,7 +135,7 @@ def _episode_stats(
 
 
 def _write_episodes_table(
-    episodes: list[Episode], stats: list[dict], profile: Profile, cameras: list[kuavo.Camera], root: Path
+    episodes: list[Episode], stats: list[dict], profile: Profile, cameras: list[Camera], root: Path
 ) -> None:
     fps = profile.dataset.train_hz
     rows = []
@@ -225,8 +225,26 @@ def run_merge(
         raise UserError(f"{spill}: the spill holds no bags; run stage1 with at least one bag")
     plans = [journal.read_plan(layout, bag.id) for bag in bags]
     depth_cameras = spill_depth_cameras(profile, bags, [plan for plan in plans if plan is not None])
-    cameras = [*kuavo.cameras(profile), *depth_cameras]
     work = _prepare_output(out)
+    try:
+        return _merge_into(layout, bags, episodes, profile, depth_cameras, work, out, progress, started)
+    except OSError as exc:  # disk full or failing: drop the half-written output (frees its space)
+        remove_tree(work)
+        raise where_disk_filled(exc, work) from None
+
+
+def _merge_into(
+    layout: SpillLayout,
+    bags: list[BagEntry],
+    episodes: list[Episode],
+    profile: Profile,
+    depth_cameras: list[Camera],
+    work: Path,
+    out: Path,
+    progress: Callable[[str], None],
+    started: float,
+) -> MergeResult:
+    cameras = [*extractor_for(profile).cameras(), *depth_cameras]
     features = _features(profile, depth_cameras)
     fps = profile.dataset.train_hz
     _write_videos(layout, episodes, profile, cameras, work, progress)

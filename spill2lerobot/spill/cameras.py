@@ -16,21 +16,21 @@ from pathlib import Path
 import av
 import numpy as np
 
+from spill2lerobot.spill.images import ImageDecoder, RawImage
 from spill2lerobot.spill.video import (
     EncoderSettings,
-    JpegDecoder,
     SegmentWriter,
     to_encoder_frame,
     to_rgb_frame,
 )
 from spill2lerobot.stats import PixelMoments, channel_value_counts
 
-QUEUE_FRAMES = 24
+QUEUE_FRAMES = 64  # per camera; deep enough to ride out the encoders' bursts (~4 MB of JPEG each)
 
 
 @dataclass
 class FrameJob:
-    image: bytes
+    image: bytes | RawImage  # compressed bytes or a raw image (spill/images.py)
     in_bag_sample: bool  # the frame is one lerobot samples for the bag-episode's image stats
     in_chunk_sample: bool  # ... for the chunk-episode's image stats
     describe: str  # "bag.bag, /topic at t=..." for error messages
@@ -124,7 +124,7 @@ class CameraWorker:
 
     # --- worker side ---
     def _run(self) -> None:
-        decoder = JpegDecoder()
+        decoder = ImageDecoder()
         writer: SegmentWriter | None = None
         result = SegmentResult(0)
         try:
@@ -149,7 +149,7 @@ class CameraWorker:
             if writer is not None:
                 writer.abort()
 
-    def _encode(self, job: FrameJob, decoder: JpegDecoder, writer: SegmentWriter, result: SegmentResult) -> None:
+    def _encode(self, job: FrameJob, decoder: ImageDecoder, writer: SegmentWriter, result: SegmentResult) -> None:
         try:
             rgb = to_rgb_frame(decoder.decode(job.image), self._settings)
         except (ValueError, OSError, av.FFmpegError) as exc:

@@ -24,6 +24,10 @@ class BagEntry:
 
     @classmethod
     def of(cls, index: int, path: Path) -> BagEntry:
+        if path.is_dir():  # a rosbag2 folder: its files' total size and latest modification
+            stats = [f.stat() for f in sorted(path.iterdir()) if f.is_file()]
+            size, mtime = sum(st.st_size for st in stats), max((st.st_mtime_ns for st in stats), default=0)
+            return cls(id=f"{index:04d}", path=str(path.resolve()), size=size, mtime_ns=mtime)
         stat = path.stat()
         return cls(id=f"{index:04d}", path=str(path.resolve()), size=stat.st_size, mtime_ns=stat.st_mtime_ns)
 

@@ -24,11 +24,13 @@ from rosbags.typesys import TypesysError
 
 from spill2lerobot import kuavo
 from spill2lerobot.align import AlignedFrame, StreamingAligner, resume_point, target_times
+from spill2lerobot.bag import is_ros2_bag, open_bag
 from spill2lerobot.bag.ros1 import BagError, Ros1Bag
 from spill2lerobot.errors import UserError
-from spill2lerobot.fsutil import commit, remove_tree, tmp_path, write_json_atomic
+from spill2lerobot.features import extractor_for
+from spill2lerobot.fsutil import commit, remove_tree, tmp_path, where_disk_filled, write_json_atomic
 from spill2lerobot.profile import Profile
-from spill2lerobot.spill import journal
+from spill2lerobot.spill import images, journal
 from spill2lerobot.spill.cameras import (
     CameraFailed,
     EndSegment,
@@ -40,6 +42,7 @@ from spill2lerobot.spill.depth import check_same_depth, counts_json, make_worker
 from spill2lerobot.spill.journal import BagEntry, BagPlan
 from spill2lerobot.spill.layout import SpillLayout
 from spill2lerobot.spill.report import bag_report, summary_line
+from spill2lerobot.spill.stamps import StampCounter, stamped_topics
 from spill2lerobot.spill.video import EncoderSettings
 from spill2lerobot.stats import sample_indices
 
@@ -76,13 +79,28 @@ class BagResult:
 
 
 def list_bags(inputs: list[Path]) -> list[Path]:
-    """Bags from files and folders, sorted by path; each folder contributes its *.bag files."""
+    """Bags from files and folders, sorted by path; each folder contributes its *.bag
+    (*.bag.active), *.mcap and *.db3 files and its rosbag2 sub-folders; a rosbag2 folder
+    (with metadata.yaml) is one bag."""
     bags: list[Path] = []
     for path in inputs:
-        if path.is_dir():
-            found = sorted([*path.glob("*.bag"), *path.glob("*.bag.active")])
+        if path.is_dir() and is_ros2_bag(path):
+            bags.append(path)
+        elif path.is_dir():
+            found = sorted(
+                [
+                    *path.glob("*.bag"),
+                    *path.glob("*.bag.active"),
+                    *path.glob("*.mcap"),
+                    *path.glob("*.db3"),
+                    *(sub for sub in path.iterdir() if sub.is_dir() and is_ros2_bag(sub)),
+                ]
+            )
             if not found:
-                raise UserError(f"{path}: folder holds no .bag files; pass bag files or a folder of them")
+                raise UserError(
+                    f"{path}: folder holds no bags (.bag, .mcap, .db3 or rosbag2 folders); "
+                    "pass bag files or a folder of them"
+                )
             bags += found
         elif path.exists():
             bags.append(path)
@@ -116,8 +134,7 @@ def make_plan(bag: Ros1Bag, profile: Profile, roles: kuavo.TopicRoles) -> tuple[
     """Timeline from the index only: main-camera times and each topic's last time."""
     ds = profile.dataset
     present = set(bag.topics())
-    # Depth topics count only when used (the original reads them only with use_depth).
-    cutoff = min(bag.last_time(topic) for topic in {*kuavo.KNOWN_TOPICS, *roles.all} if topic in present)
+    cutoff = min(bag.last_time(topic) for topic in extractor_for(profile).cutoff_topics(roles, present))
     main_times = bag.topic_times(roles.main_camera.topic)
     targets = target_times(main_times, ds.sample_drop, ds.main_timeline_fps // ds.train_hz, cutoff)
     if len(targets) == 0:
@@ -134,7 +151,7 @@ def make_plan(bag: Ros1Bag, profile: Profile, roles: kuavo.TopicRoles) -> tuple[
     return plan, targets
 
 
-def check_topics(bag: Ros1Bag, roles: kuavo.TopicRoles) -> None:
+def check_topics(bag: Ros1Bag, roles: kuavo.TopicRoles, expected_types=kuavo.EXPECTED_TYPES) -> None:
     topics = bag.topics()
     if not any(info.count for info in topics.values()):
         raise UserError(f"{bag.path}: the bag holds no messages; record it again or leave it out")
@@ -145,8 +162,13 @@ def check_topics(bag: Ros1Bag, roles: kuavo.TopicRoles) -> None:
                 f"{bag.path}: required topic {topic} is missing (bag has: {have}); "
                 "check the profile, or see what the bag holds with `spill2lerobot inspect`"
             )
-        expected = kuavo.EXPECTED_TYPES.get(topic)
-        if expected and topics[topic].msgtype != expected:
+        msgtype = topics[topic].msgtype
+        if topic in kuavo.CAMERA_TOPIC_SET:  # Kuavo cameras: compressed or raw images
+            expected, accepted = " or ".join(kuavo.IMAGE_TYPES), msgtype in kuavo.IMAGE_TYPES
+        else:
+            expected = expected_types.get(topic)
+            accepted = not expected or msgtype == expected
+        if not accepted:
             raise UserError(
                 f"{bag.path}: topic {topic} carries {topics[topic].msgtype}, the profile expects {expected}; "
                 "use a profile that matches this robot's bags"
@@ -172,7 +194,16 @@ class ChunkSpiller:
         self._progress = progress
         topics = bag.topics()
         self._msgtypes = {topic: topics[topic].msgtype for topic in roles.lowdim}
+        # ROS1 payloads are cut here; ROS2 (CDR) CompressedImages by the bag.
+        self._image_of = {
+            cam.topic: bag.compressed_image_data
+            if bag.serialization == "cdr"
+            else images.image_of(topics[cam.topic].msgtype)
+            for cam in roles.cameras
+            if not cam.is_depth  # depth workers parse their whole message (spill/depth.py)
+        }
         self._typestore = bag.typestore()
+        self._extractor = extractor_for(profile)
         settings = EncoderSettings.from_profile(profile)
         warm_up_parquet_writer()
         carried = _bag_moments_after(layout, entry.id, first_chunk)
@@ -189,6 +220,7 @@ class ChunkSpiller:
         self.chunks_written = 0
         self._started = time.monotonic()
         self._frames_done = 0
+        self.stamps: StampCounter | None = None  # header-stamp fault counts, merged per chunk
 
     def add(self, frame: AlignedFrame) -> None:
         plan = self._plan
@@ -198,7 +230,7 @@ class ChunkSpiller:
         self._count_gaps(frame)
         msgs = {topic: self._message(topic, frame.picks[topic]) for topic in self._roles.lowdim}
         try:
-            state, action = kuavo.state_and_action(self._profile, self._roles, msgs)
+            state, action = self._extractor.state_and_action(self._roles, msgs)
         except (IndexError, ValueError, AttributeError, TypeError) as exc:
             raise UserError(
                 f"{self._entry.path}: frame at {frame.target_ns} ns: messages do not fit the profile ({exc}); "
@@ -210,9 +242,10 @@ class ChunkSpiller:
         self._rows.append((frame.index, frame.target_ns, [frame.picks[t].time_ns for t in self._roles.all]))
         for cam in self._roles.cameras:
             pick = frame.picks[cam.topic]
+            image = bytes(pick.payload) if cam.is_depth else self._image(cam.topic, pick.payload)
             self._workers[cam.name].submit(
                 FrameJob(
-                    image=bytes(pick.payload) if cam.is_depth else _image_bytes(pick.payload),
+                    image=image,
                     in_bag_sample=frame.index in self._bag_samples,
                     in_chunk_sample=offset in self._chunk_samples,
                     describe=f"{self._entry.path}: {cam.topic} message at {pick.time_ns} ns",
@@ -228,10 +261,19 @@ class ChunkSpiller:
         for worker in self._workers.values():
             worker.stop()
 
+    def _image(self, topic: str, payload: bytes) -> bytes | images.RawImage:
+        """The picture bytes of a camera message; a raw encoding no colour camera can show is an error."""
+        try:
+            image = self._image_of[topic](payload)
+        except ValueError:
+            return b""  # a message cut short: an undecodable image, handled by on_bad_frame
+        images.check_image(image, f"{self._entry.path}: {topic}")
+        return image
+
     def _message(self, topic: str, pick) -> object:
         """Deserialize a pick; an undecodable one follows faults.on_bad_frame."""
         try:
-            msg = self._typestore.deserialize_ros1(pick.payload, self._msgtypes[topic])
+            msg = self._bag.deserialize_raw(pick.payload, self._msgtypes[topic])
         except Exception as exc:  # rosbags raises many types for damaged bytes
             previous = self._last_good.get(topic)
             where = f"{self._entry.path}: {topic} message at {pick.time_ns} ns cannot be decoded ({type(exc).__name__})"
@@ -288,6 +330,9 @@ class ChunkSpiller:
                 "resume_ns": resume_point(last),
             }
         )
+        if self.stamps is not None:
+            for kind, counts in self.stamps.take(chunk).items():
+                self._chunk_faults.setdefault(kind, {}).update(counts)
         self._pending_faults.append(self._chunk_faults)
         self._collect(block=False)
 
@@ -409,7 +454,7 @@ def clear_unfinished(layout: SpillLayout, bag_id: str, done_chunks: int) -> None
 def spill_bag(layout: SpillLayout, entry: BagEntry, profile: Profile, progress: ProgressFn) -> BagResult:
     started = time.monotonic()
     try:
-        bag = Ros1Bag(entry.path, recover=True)
+        bag = open_bag(entry.path, recover=True)
     except BagError as exc:
         raise UserError(str(exc)) from None
     with bag:
@@ -417,6 +462,8 @@ def spill_bag(layout: SpillLayout, entry: BagEntry, profile: Profile, progress: 
             return _spill_open_bag(bag, layout, entry, profile, progress, started)
         except BagError as exc:  # damage found while reading (index records, chunks)
             raise UserError(str(exc)) from None
+        except OSError as exc:
+            raise where_disk_filled(exc, layout.bag_dir(entry.id)) from None
 
 
 def _typestore(bag: Ros1Bag):
@@ -434,9 +481,14 @@ def _spill_open_bag(
 ) -> BagResult:
     if bag.recovery is not None:  # unindexed (.bag.active) or cut off: read what is complete
         progress(f"{entry.name}: {bag.recovery}")
-    roles = kuavo.resolve_topics(profile, bag.topics())
-    check_topics(bag, roles)
-    _typestore(bag)
+    extractor = extractor_for(profile)
+    roles = extractor.resolve_topics(bag.topics())
+    check_topics(bag, roles, extractor.expected_types(roles))
+    if bag.serialization == "cdr" and any(getattr(cam, "is_depth", False) for cam in roles.cameras):
+        raise UserError(f"{bag.path}: depth cameras of ROS2 bags are not supported yet; set dataset.use_depth=false")
+    store = _typestore(bag)
+    msgtypes = {topic: info.msgtype for topic, info in bag.topics().items()}
+    extractor.check_fields(roles, msgtypes, store, str(bag.path))
     plan, targets = make_plan(bag, profile, roles)
     check_same_depth(layout, entry, plan, profile)
     saved = journal.read_plan(layout, entry.id)
@@ -456,8 +508,9 @@ def _spill_open_bag(
     start_ns = done[-1]["resume_ns"] if done else 0
     aligner = StreamingAligner(targets, list(roles.all), first_target=first_chunk * plan.chunk_size)
     spiller = ChunkSpiller(layout, entry, plan, profile, roles, bag, progress, first_chunk)
+    spiller.stamps = _stamp_counter(bag, roles, plan, targets, first_chunk, profile)
     try:
-        _stream(bag, roles, aligner, spiller, plan, start_ns)
+        _stream(bag, roles, aligner, spiller, plan, start_ns, spiller.stamps)
         spiller.finish()
     except CameraFailed as exc:
         if isinstance(exc.__cause__, OSError) and not isinstance(exc.__cause__, ValueError):
@@ -476,6 +529,16 @@ def _spill_open_bag(
     )
 
 
+def _stamp_counter(
+    bag: Ros1Bag, roles: kuavo.TopicRoles, plan: BagPlan, targets: np.ndarray, first_chunk: int, profile: Profile
+) -> StampCounter:
+    """Header-stamp fault counting (spill/stamps.py) for the chunks this run writes."""
+    topics = bag.topics()
+    stamped = stamped_topics({t: topics[t].msgtype for t in roles.all}, bag.typestore().fielddefs)
+    ends = [int(targets[plan.chunk_frames(c) + c * plan.chunk_size - 1]) for c in range(plan.chunks)]
+    return StampCounter(stamped, ends, first_chunk, profile.faults.max_skew_ms * 1_000_000)
+
+
 def _stream(
     bag: Ros1Bag,
     roles: kuavo.TopicRoles,
@@ -483,9 +546,12 @@ def _stream(
     spiller: ChunkSpiller,
     plan: BagPlan,
     start_ns: int,
+    stamps: StampCounter | None = None,
 ) -> None:
     last_index = plan.frames - 1
     for msg in bag.messages(roles.all, start_ns=start_ns):
+        if stamps is not None:
+            stamps.push(msg.topic, msg.time_ns, msg.data)
         for frame in aligner.push(msg.topic, msg.time_ns, msg.data):
             spiller.add(frame)
             if frame.index == last_index:

@@ -96,6 +96,8 @@ class JpegDecoder:
         if context is None:
             context = self._contexts[codec] = av.CodecContext.create(codec, "r")
         frames = context.decode(av.Packet(data))
+        if codec == "png":  # FFmpeg's png decoder carries state from one image into the next
+            self._contexts.pop(codec, None)
         if not frames:
             frames = context.decode(None)  # some decoders only emit on flush
             self._contexts.pop(codec, None)

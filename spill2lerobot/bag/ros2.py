@@ -1,0 +1,350 @@
+"""ROS2 bags (rosbag2: ``.mcap``, ``.db3``, or a folder with ``metadata.yaml``) behind the
+interface stage 1 uses of ``Ros1Bag``: ``topics()``, ``topic_times()``, ``last_time()``,
+``messages()`` in record-time order from a start time, ``typestore()``, ``bytes_read``.
+
+Built on ``rosbags.rosbag2.Reader`` (its storages do the reading); the timeline queries go to
+each storage's own index so that no per-message index of the whole bag is ever held:
+
+* ``.db3``: SQL on the ``messages`` table (``timestamp`` of one topic; ``max(timestamp)``).
+  SQLite streams the rows; the result is 8 bytes per message of that topic.
+* ``.mcap`` with a summary (what rosbag2 and rosbags write): the MessageIndex records that
+  follow each chunk (16 bytes per message of the asked topic, read per chunk, no message data).
+  rosbags itself keeps one ChunkIndex record per chunk (about 100 bytes per MB of bag).
+  An mcap without a summary (cut short) has no index: rosbags then scans the file for each
+  query (flat memory, but reads every chunk once per query).
+* ``messages()``: rosbags' storages stream (mcap: one decompressed chunk at a time, merged in
+  time order; db3: one SQL cursor ordered by ``timestamp, id``); the storage files of a split
+  bag are merged by time (ties: file order).
+
+Messages are CDR: ``deserialize_raw`` uses the typestore's ``deserialize_cdr``.
+"""
+
+from __future__ import annotations
+
+import heapq
+import struct
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from rosbags.rosbag2 import Reader, ReaderError
+from rosbags.rosbag2.reader import DirectoryReader
+from rosbags.rosbag2.storage_mcap import McapReader
+from rosbags.rosbag2.storage_sqlite3 import Sqlite3Reader
+
+from spill2lerobot.bag.ros1 import BagError, Message, TopicInfo
+
+if TYPE_CHECKING:
+    from types import TracebackType
+    from typing import Self
+
+    from rosbags.typesys.store import Typestore
+
+ROS2_SUFFIXES = (".mcap", ".db3")
+_MCAP_INDEX_ENTRY = np.dtype([("time", "<u8"), ("offset", "<u8")])
+_U16_U32 = struct.Struct("<HI")
+
+
+def is_ros2_bag(path: Path) -> bool:
+    """A ``.mcap``/``.db3`` file, or a rosbag2 folder (holding ``metadata.yaml``)."""
+    if path.is_dir():
+        return (path / "metadata.yaml").is_file()
+    return path.suffix in ROS2_SUFFIXES
+
+
+class Ros2Bag:
+    """A rosbag2 bag opened for index queries and time-ordered streaming of chosen topics."""
+
+    serialization = "cdr"
+
+    def __init__(self, path: str | Path, recover: bool = False) -> None:
+        self.path = Path(path)
+        self.bytes_read = 0  # message bytes streamed plus index bytes read (storage overhead not counted)
+        self.recovery = None  # rosbags reads what the storages index; no recovery scan of our own
+        self._typestore: Typestore | None = None
+        try:
+            self._reader = Reader(self.path)
+            self._reader.open()
+        except (ReaderError, OSError, KeyError, ValueError, struct.error) as exc:
+            detail = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+            raise BagError(
+                f"{self.path}: cannot read this ROS2 bag ({detail}); pass a .mcap/.db3 file or a rosbag2 folder"
+            ) from None
+        storage = self._reader.storage
+        self._compressed = False
+        if isinstance(storage, DirectoryReader):
+            self._storages = list(storage.storages)
+            self._compressed = storage.metadata.compression_mode == "message"
+        else:
+            self._storages = [storage]
+        for store in self._storages:
+            if not isinstance(store, McapReader | Sqlite3Reader):
+                self.close()
+                raise BagError(f"{self.path}: unsupported rosbag2 storage {type(store).__name__}")
+
+    def close(self) -> None:
+        reader = getattr(self, "_reader", None)
+        if reader is not None and reader.is_open:
+            reader.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # -- index-only queries ------------------------------------------------------------------
+
+    @property
+    def start_ns(self) -> int:
+        """Record time of the first message (0 for an empty bag)."""
+        return self._reader.start_time if self._reader.message_count else 0
+
+    @property
+    def end_ns(self) -> int:
+        """Record time of the last message (0 for an empty bag)."""
+        return self._reader.end_time - 1 if self._reader.message_count else 0
+
+    @property
+    def chunks(self) -> list:
+        """The mcap chunks of every storage file (a .db3 has none)."""
+        return [chunk for store in self._storages if isinstance(store, McapReader) for chunk in store.chunks]
+
+    def compressions(self) -> list[str]:
+        """Compression of the bag (rosbag2 zstd mode) or of its mcap chunks."""
+        mode = self._reader.compression_mode
+        found = [f"{self._reader.compression_format} ({mode})"] if mode else []
+        for chunk in self.chunks:
+            name = chunk.compression or "none"
+            if name not in found:
+                found.append(name)
+        return found
+
+    def size_bytes(self) -> int:
+        if self.path.is_dir():
+            return sum(f.stat().st_size for f in self.path.iterdir() if f.is_file())
+        return self.path.stat().st_size
+
+    def topics(self) -> dict[str, TopicInfo]:
+        """Every topic with its type and message count."""
+        out: dict[str, TopicInfo] = {}
+        for topic, info in self._reader.topics.items():
+            msgtype = info.msgtype or info.connections[0].msgtype
+            out[topic] = TopicInfo(msgtype, info.msgcount, tuple(c.id for c in info.connections))
+        return out
+
+    def message_count(self, topic: str) -> int:
+        self._require(topic)
+        return self.topics()[topic].count
+
+    def _require(self, topic: str) -> None:
+        if topic not in self._reader.topics:
+            known = ", ".join(sorted(self._reader.topics))
+            raise BagError(f"{self.path}: no topic {topic!r} in this bag; pick one of: {known}")
+
+    @staticmethod
+    def _connections(storage, topics: Iterable[str]) -> list:
+        wanted = set(topics)
+        return [c for c in storage.connections if c.topic in wanted]
+
+    def topic_times(self, topic: str) -> np.ndarray:
+        """Sorted record times (int64 ns) of a topic, from the storages' indexes."""
+        self._require(topic)
+        parts = [self._storage_times(store, topic) for store in self._storages]
+        parts = [p for p in parts if len(p)]
+        if not parts:
+            return np.zeros(0, np.int64)
+        return np.sort(np.concatenate(parts), kind="stable")
+
+    def _storage_times(self, storage, topic: str) -> np.ndarray:
+        conns = self._connections(storage, [topic])
+        if not conns:
+            return np.zeros(0, np.int64)
+        if isinstance(storage, Sqlite3Reader):
+            ids = [c.id for c in conns]
+            query = f"SELECT timestamp FROM messages WHERE topic_id IN ({','.join('?' * len(ids))}) ORDER BY timestamp"
+            times = np.fromiter((row[0] for row in storage.dbconn.execute(query, ids)), np.int64)
+            self.bytes_read += 8 * len(times)
+            return times
+        if storage.chunks:
+            return self._mcap_times(storage, {c.id for c in conns}, storage.chunks)
+        # No summary: rosbags scans the file (reads message data; memory stays flat).
+        return np.fromiter((t for _, t, _ in storage.messages(conns)), np.int64)
+
+    def _mcap_times(self, storage: McapReader, channel_ids: set[int], chunks) -> np.ndarray:
+        """Record times of some channels in some chunks, from the MessageIndex records."""
+        out = []
+        with open(storage.path, "rb") as file:
+            for chunk in chunks:
+                for cid in channel_ids:
+                    offset = chunk.message_index_offsets.get(cid)
+                    if offset is None:
+                        continue
+                    file.seek(offset)
+                    head = file.read(1 + 8 + 6)
+                    if len(head) != 15 or head[0] != 0x07:
+                        raise BagError(f"{self.path}: mcap message index at offset {offset} is damaged")
+                    channel, size = _U16_U32.unpack_from(head, 9)
+                    data = file.read(size)
+                    if channel != cid or len(data) != size or size % 16:
+                        raise BagError(f"{self.path}: mcap message index at offset {offset} is damaged")
+                    self.bytes_read += 15 + size
+                    out.append(np.frombuffer(data, _MCAP_INDEX_ENTRY)["time"].astype(np.int64))
+        return np.concatenate(out) if out else np.zeros(0, np.int64)
+
+    def last_time(self, topic: str) -> int:
+        """Record time of a topic's last message, reading as little index as possible."""
+        self._require(topic)
+        best: int | None = None
+        for storage in self._storages:
+            conns = self._connections(storage, [topic])
+            if not conns:
+                continue
+            if isinstance(storage, Sqlite3Reader):
+                ids = [c.id for c in conns]
+                query = f"SELECT max(timestamp) FROM messages WHERE topic_id IN ({','.join('?' * len(ids))})"
+                found = next(iter(storage.dbconn.execute(query, ids)))[0]
+            elif storage.chunks:
+                ids = {c.id for c in conns}
+                found = None
+                # Chunks may overlap in time: visit by end time, stop once none can be later.
+                for chunk in sorted(storage.chunks, key=lambda c: -c.message_end_time):
+                    if not ids & chunk.message_index_offsets.keys():
+                        continue
+                    if found is not None and chunk.message_end_time <= found:
+                        break
+                    times = self._mcap_times(storage, ids, [chunk])
+                    if len(times):
+                        found = max(found or 0, int(times.max()))
+            else:
+                times = self._storage_times(storage, topic)
+                found = int(times.max()) if len(times) else None
+            if found is not None and (best is None or found > best):
+                best = int(found)
+        if best is None:
+            raise BagError(f"{self.path}: topic {topic!r} has no messages; pick a topic that has some")
+        return best
+
+    # -- streaming ---------------------------------------------------------------------------
+
+    def messages(self, topics: Iterable[str], start_ns: int = 0, stop_ns: int | None = None) -> Iterator[Message]:
+        """Messages of ``topics`` with start_ns <= time <= stop_ns, in record-time order (ties:
+        storage file order, then order within the file)."""
+        if isinstance(topics, str):
+            topics = [topics]
+        topics = list(topics)
+        for topic in topics:
+            self._require(topic)
+        streams = [self._storage_messages(s, topics, start_ns, stop_ns) for s in self._storages]
+        if len(streams) == 1:
+            return streams[0]
+        return heapq.merge(*streams, key=lambda m: m.time_ns)
+
+    def _storage_messages(self, storage, topics: list[str], start_ns: int, stop_ns: int | None) -> Iterator[Message]:
+        conns = self._connections(storage, topics)
+        if not conns:
+            return
+        stop = None if stop_ns is None else stop_ns + 1  # rosbags' stop is exclusive
+        if isinstance(storage, Sqlite3Reader):
+            rows = self._sqlite_rows(storage, conns, start_ns, stop)
+        else:
+            rows = storage.messages(conns, start_ns, stop)
+        if self._compressed:
+            from rosbags.rosbag2.reader import zstd
+
+            rows = ((conn, t, zstd.decompress(data)) for conn, t, data in rows)
+        for conn, t, data in rows:
+            self.bytes_read += len(data)
+            yield Message(conn.topic, t, data, conn)
+
+    @staticmethod
+    def _sqlite_rows(storage: Sqlite3Reader, conns: list, start_ns: int, stop: int | None):
+        """Like rosbags' query, with ties in insertion order (``id``) so that a resumed read
+        sees equal-time messages in the same order as a full one."""
+        by_id = {c.id: c for c in conns}
+        query = (
+            "SELECT topic_id, timestamp, data FROM messages "
+            f"WHERE topic_id IN ({','.join('?' * len(by_id))}) AND timestamp >= ?"
+        )
+        args: list[int] = [*by_id, start_ns]
+        if stop is not None:
+            query += " AND timestamp < ?"
+            args.append(stop)
+        query += " ORDER BY timestamp, id"
+        for cid, t, data in storage.dbconn.execute(query, args):
+            yield by_id[cid], t, data
+
+    # -- deserialization ---------------------------------------------------------------------
+
+    def typestore(self) -> Typestore:
+        """ROS2 (Humble) standard types extended with the definitions stored in the bag."""
+        if self._typestore is None:
+            self._typestore = typestore_for_connections(self._reader.connections)
+        return self._typestore
+
+    def deserialize_raw(self, data: bytes, msgtype: str) -> object:
+        return self.typestore().deserialize_cdr(data, msgtype)
+
+    def deserialize(self, msg: Message) -> object:
+        return self.deserialize_raw(msg.data, msg.connection.msgtype)
+
+    def compressed_image_data(self, payload: bytes | memoryview) -> bytes:
+        """The ``data`` of a CDR sensor_msgs/CompressedImage, without deserializing it (b"" if
+        the message is damaged: the camera worker then counts an undecodable image)."""
+        try:
+            return cdr_compressed_image_data(payload)
+        except ValueError:
+            try:  # big-endian CDR: rare, take the slow path
+                return bytes(self.deserialize_raw(bytes(payload), "sensor_msgs/msg/CompressedImage").data)
+            except Exception:  # rosbags raises many types for damaged bytes
+                return b""
+
+
+def typestore_for_connections(connections) -> Typestore:
+    from rosbags.interfaces import MessageDefinitionFormat
+    from rosbags.typesys import Stores, get_types_from_idl, get_types_from_msg, get_typestore
+
+    store = get_typestore(Stores.ROS2_HUMBLE)
+    types: dict = {}
+    for conn in connections:
+        msgdef = conn.msgdef
+        if msgdef.format == MessageDefinitionFormat.MSG and msgdef.data:
+            types.update(get_types_from_msg(msgdef.data, conn.msgtype))
+        elif msgdef.format == MessageDefinitionFormat.IDL and msgdef.data:
+            sep = "=" * 80 + "\n"
+            if msgdef.data.startswith(f"{sep}IDL: "):
+                for section in msgdef.data.split(sep)[1:]:
+                    types.update(get_types_from_idl(section.split("\n", 1)[1]))
+            else:
+                types.update(get_types_from_idl(msgdef.data))
+    for name in types:  # the bag's definitions win over the built-in ones
+        store.fielddefs.pop(name, None)
+        store.types.pop(name, None)
+        store.cache.pop(name, None)
+    store.register(types)
+    return store
+
+
+def _align4(pos: int) -> int:
+    """Next 4-byte boundary, counted from the end of the 4-byte CDR encapsulation header."""
+    return 4 + ((pos - 4 + 3) & ~3)
+
+
+def cdr_compressed_image_data(payload: bytes | memoryview) -> bytes:
+    """``data`` of a little-endian CDR CompressedImage: header (stamp 8 bytes, frame_id),
+    format, data; strings and sequences are u32-length-prefixed and 4-byte aligned."""
+    view = memoryview(payload)
+    if len(view) < 4 or view[1] != 0x01:  # 0x0001: CDR little endian
+        raise ValueError("not a little-endian CDR message")
+    pos = 12  # encapsulation (4), stamp sec i32 + nanosec u32
+    for _ in range(2):  # frame_id, format
+        pos = _align4(pos)
+        pos += 4 + int.from_bytes(view[pos : pos + 4], "little")
+    pos = _align4(pos)
+    size = int.from_bytes(view[pos : pos + 4], "little")
+    if pos + 4 + size > len(view):
+        raise ValueError("image data runs past the message")
+    return bytes(view[pos + 4 : pos + 4 + size])
