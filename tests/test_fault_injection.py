@@ -11,7 +11,7 @@ import time
 from compare import assert_same_dataset
 from conftest import run_cli
 
-OPTIONS = ["--set", "dataset.resize.width=320", "--set", "dataset.resize.height=240", "--set", "rosbag.chunk_size=10"]
+OPTIONS = ["--set", "dataset.resize.width=320", "--set", "dataset.resize.height=240", "--set", "rosbag.chunk_size=5"]
 
 
 def _spawn(*args: str) -> subprocess.Popen:
@@ -68,7 +68,7 @@ def test_convert_killed_20_times_gives_the_uninterrupted_dataset(bags, tmp_path)
     while kills["stage1"] < 14 and not partial.exists() and not out.exists():
         # Short runs: each resumes stage 1 and is killed a little further on (or as merge starts).
         proc = _spawn("convert", *inputs, str(out), *OPTIONS)
-        if _kill_after_progress(proc, out.with_name("out.spill"), rng.uniform(0.0, 0.4), stop_at=partial):
+        if _kill_after_progress(proc, out.with_name("out.spill"), rng.uniform(0.0, 0.2), stop_at=partial):
             kills["merge" if partial.exists() else "stage1"] += 1
         else:
             _finish(proc)
@@ -97,7 +97,7 @@ def test_stage1_and_merge_killed_separately_give_the_uninterrupted_dataset(bags,
     kills = {"stage1": 0, "merge": 0}
     while kills["stage1"] < 14:
         proc = _spawn("stage1", *inputs, str(spill), *OPTIONS)
-        if _kill_after_progress(proc, spill, rng.uniform(0.0, 0.4), stop_at=tmp_path / "never"):
+        if _kill_after_progress(proc, spill, rng.uniform(0.0, 0.2), stop_at=tmp_path / "never"):
             kills["stage1"] += 1
         else:
             _finish(proc)
