@@ -9,7 +9,8 @@ lerobot's default, and libx264), in separate processes:
   (c) floor     scripts/bench_floor.py: decode exactly the JPEGs the output uses and encode them
                 with the same settings, one thread per camera (timed part only)
 Prints wall and CPU seconds, CPU/wall, peak RSS of the process tree, output size and frames,
-and the ratios ours/lerobot and ours/floor. Then `--jobs 2` against `--jobs 1` on four 20 s
+and the ratios ours/lerobot and ours/floor; each row is the median of --repeat runs (default 3,
+interleaved). Then `--jobs 2` against `--jobs 1` on four 20 s
 bags (identical output, wall times), and merge memory for ~200 episodes against 1. Figures are
 only comparable within one run. Images are camera-like by default (`--content scene`: a camera
 panning over a smooth scene with sensor grain); `--content noise` gives every frame a new random
@@ -58,20 +59,37 @@ def row(label: str, m: Measured, size: int | None, frames: int | None) -> str:
     )
 
 
-def bench_bag(bag: Path, codec: str, workdir: Path) -> dict:
+def typical(runs: list[Measured]) -> Measured:
+    """Median wall and CPU time of repeated runs (a shared machine is noisy), highest peak RSS."""
+    ordered = sorted(runs, key=lambda m: m.wall)
+    middle = ordered[len(ordered) // 2]
+    cpu = sorted(m.cpu for m in runs)[len(runs) // 2]
+    return Measured(middle.wall, cpu, max(m.peak_rss for m in runs), middle.stdout, middle.stderr)
+
+
+def bench_bag(bag: Path, codec: str, workdir: Path, repeat: int = 1) -> dict:
     options = ["--set", f"video.codec={codec}"]
     python, exe = sys.executable, str(Path(sys.executable).with_name("spill2lerobot"))
     outs = {name: workdir / f"{bag.stem}-{codec}-{name}" for name in ("ours", "lerobot", "floor")}
-    for out in outs.values():
-        shutil.rmtree(out, ignore_errors=True)
-        shutil.rmtree(out.with_name(out.name + ".spill"), ignore_errors=True)
-    ours = measure([exe, "convert", str(bag), str(outs["ours"]), *options])
-    split = re.search(r"stage1 ([\d.]+) s, merge ([\d.]+) s", ours.stderr)
-    baseline = measure([python, str(SCRIPTS / "bench_lerobot_baseline.py"), str(bag), str(outs["lerobot"]), *options])
-    floor = measure([python, str(SCRIPTS / "bench_floor.py"), str(bag), str(outs["floor"]), *options])
+    commands = {
+        "ours": [exe, "convert", str(bag), str(outs["ours"]), *options],
+        "lerobot": [python, str(SCRIPTS / "bench_lerobot_baseline.py"), str(bag), str(outs["lerobot"]), *options],
+        "floor": [python, str(SCRIPTS / "bench_floor.py"), str(bag), str(outs["floor"]), *options],
+    }
+    runs: dict[str, list[Measured]] = {name: [] for name in commands}
+    for _ in range(repeat):  # interleaved, so that a noisy moment hits every row alike
+        for name, command in commands.items():
+            shutil.rmtree(outs[name], ignore_errors=True)
+            shutil.rmtree(outs[name].with_name(outs[name].name + ".spill"), ignore_errors=True)
+            measured = measure(command)
+            if name == "floor":  # the floor's own timing of decode + encode
+                timed = json.loads(measured.stdout.strip().splitlines()[-1])
+                measured.wall, measured.cpu = timed["wall"], timed["cpu"]
+            runs[name].append(measured)
+    ours, baseline, floor = (typical(runs[name]) for name in commands)
     timed = json.loads(floor.stdout.strip().splitlines()[-1])
-    floor.wall, floor.cpu = timed["wall"], timed["cpu"]
-    print(f"{bag.name} ({bag.stat().st_size / 1e6:.0f} MB), {codec}")
+    split = re.search(r"stage1 ([\d.]+) s, merge ([\d.]+) s", ours.stderr)
+    print(f"{bag.name} ({bag.stat().st_size / 1e6:.0f} MB), {codec}, median of {repeat}")
     print(f"  {'':<9} {'wall s':>8} {'cpu s':>8} {'cpu/w':>6} {'peak MB':>9} {'out MB':>8} {'frames':>7}")
     print(row("ours", ours, folder_size(outs["ours"]), frames_of(outs["ours"])))
     print(row("lerobot", baseline, folder_size(outs["lerobot"]), frames_of(outs["lerobot"])))
@@ -95,14 +113,18 @@ def digest(folder: Path) -> dict[str, str]:
     }
 
 
-def bench_jobs(workdir: Path) -> None:
+def bench_jobs(workdir: Path, repeat: int = 1) -> None:
     bags = [make_bag(workdir, 20, seed) for seed in range(4)]
     exe = str(Path(sys.executable).with_name("spill2lerobot"))
-    results = {}
-    for jobs in (1, 2):
-        out = workdir / f"jobs{jobs}"
-        shutil.rmtree(out, ignore_errors=True)
-        results[jobs] = (measure([exe, "convert", *map(str, bags), str(out), "--jobs", str(jobs)]), digest(out))
+    runs: dict[int, list[Measured]] = {1: [], 2: []}
+    digests = {}
+    for _ in range(repeat):
+        for jobs in (1, 2):
+            out = workdir / f"jobs{jobs}"
+            shutil.rmtree(out, ignore_errors=True)
+            runs[jobs].append(measure([exe, "convert", *map(str, bags), str(out), "--jobs", str(jobs)]))
+            digests[jobs] = digest(out)
+    results = {jobs: (typical(runs[jobs]), digests[jobs]) for jobs in (1, 2)}
     same = results[1][1] == results[2][1]
     print(
         f"--jobs on four 20 s bags: --jobs 1 {results[1][0].wall:.1f} s, --jobs 2 {results[2][0].wall:.1f} s "
@@ -136,6 +158,7 @@ def main() -> None:
     parser.add_argument("--codecs", nargs="+", default=["libsvtav1", "libx264"])
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/spill2lerobot-bench"))
     parser.add_argument("--no-jobs", action="store_true", help="skip the --jobs comparison")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per row; the median is shown (default 3)")
     parser.add_argument(
         "--content",
         choices=gen_kuavo_bag.CONTENTS,
@@ -150,13 +173,13 @@ def main() -> None:
     for codec in args.codecs:
         peaks = {}
         for seconds in args.seconds:
-            measured = bench_bag(make_bag(args.workdir, seconds), codec, args.workdir)
+            measured = bench_bag(make_bag(args.workdir, seconds), codec, args.workdir, args.repeat)
             peaks[seconds] = measured["ours"].peak_rss
         shortest = min(peaks)
         for seconds, peak in peaks.items():
             print(f"{codec}: peak RSS of ours, {seconds} s bag / {shortest} s bag = {peak / peaks[shortest]:.3f}")
     if not args.no_jobs:
-        bench_jobs(args.workdir)
+        bench_jobs(args.workdir, args.repeat)
     bench_merge_episodes(args.workdir)
 
 
