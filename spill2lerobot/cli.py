@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import importlib
 import os
 import signal
 import sys
 import time
 from pathlib import Path
+from typing import ClassVar
 
 import click
 
@@ -49,7 +51,25 @@ def _raise_on_sigterm() -> None:
         signal.signal(signal.SIGTERM, handler)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    """Loads inspect and validate only when they run: convert need not pay for their imports."""
+
+    LAZY: ClassVar[dict[str, tuple[str, str]]] = {
+        "inspect": ("spill2lerobot.inspect_bag", "inspect_command"),
+        "validate": ("spill2lerobot.validate", "validate_command"),
+    }
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.LAZY})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in self.LAZY:
+            module, attribute = self.LAZY[name]
+            return getattr(importlib.import_module(module), attribute)
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 def cli() -> None:
     """Convert ROS bags into LeRobot v3.0 datasets with flat memory, resumably."""
 
@@ -164,17 +184,6 @@ def status(spill: Path) -> None:
         click.echo(bag_status.line())
     done = sum(s.finished for s in statuses)
     click.echo(f"{done}/{len(statuses)} bags finished" + ("; run merge" if done == len(statuses) else ""))
-
-
-def _register_tools() -> None:
-    from spill2lerobot.inspect_bag import inspect_command
-    from spill2lerobot.validate import validate_command
-
-    cli.add_command(inspect_command)
-    cli.add_command(validate_command)
-
-
-_register_tools()
 
 
 def _disk_error(exc: OSError) -> None:
