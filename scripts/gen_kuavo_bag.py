@@ -117,7 +117,7 @@ _JPEG_QSCALE = 4
 # nothing to predict, which makes it the hard case for exact frame checks (tests). "scene": a
 # camera panning over a smooth scene with sensor grain, coherent in time like real footage
 # (benchmarks). SVT-AV1's temporal filter (on in lerobot's settings) can, rarely, leave a code
-# cell of the previous frame in a "scene" frame (seen once in ~1500 frames at 160x120).
+# cell of the previous frame in a "scene" frame (seen once, in a 12 s bag at 160x120).
 CONTENTS = ("noise", "scene")
 _SCENE_JPEG_QSCALE = 2  # camera drivers' high JPEG quality (~60 KB at 640x480)
 
