@@ -561,18 +561,10 @@ def check_profile(
         frames=None,
         reason=None,
     )
-    problems = check.problems
-    if problems:
-        check.reason = "convert would fail: " + "; ".join(p.describe() for p in problems)
-        return check
-    try:
-        check_topics(index, roles)  # type: ignore[arg-type]  # same checks as convert
-        plan, _ = make_plan(index, profile, roles)  # type: ignore[arg-type]
-    except (UserError, BagError) as err:
-        check.reason = str(err).removeprefix(f"{index.path}: ")
-        return check
-    check.frames = plan.frames
-    return check
+    # same checks as convert
+    return _try_convert_checks(
+        check, index, lambda: check_topics(index, roles), lambda: make_plan(index, profile, roles)
+    )
 
 
 def _check_generic(index, profile: Profile, source: str, overrides) -> ProfileCheck:
@@ -603,16 +595,25 @@ def _check_generic(index, profile: Profile, source: str, overrides) -> ProfileCh
         reason=None,
         generic=True,
     )
+    bag = getattr(index, "bag", index)
+
+    def check_bag() -> None:
+        check_topics(index, roles, expected)
+        msgtypes = {topic: info.msgtype for topic, info in topics.items()}
+        extractor.check_fields(roles, msgtypes, bag.typestore(), str(index.path))
+
+    return _try_convert_checks(check, index, check_bag, lambda: make_plan(index, profile, roles))
+
+
+def _try_convert_checks(check: ProfileCheck, index, check_bag, plan_bag) -> ProfileCheck:
+    """The profile check's verdict: its own problems first, then convert's checks and timeline."""
     problems = check.problems
     if problems:
         check.reason = "convert would fail: " + "; ".join(p.describe() for p in problems)
         return check
-    bag = getattr(index, "bag", index)
     try:
-        check_topics(index, roles, expected)
-        msgtypes = {topic: info.msgtype for topic, info in topics.items()}
-        extractor.check_fields(roles, msgtypes, bag.typestore(), str(index.path))
-        plan, _ = make_plan(index, profile, roles)
+        check_bag()
+        plan, _ = plan_bag()
     except (UserError, BagError) as err:
         check.reason = str(err).removeprefix(f"{index.path}: ")
         return check

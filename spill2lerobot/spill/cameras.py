@@ -153,25 +153,34 @@ class CameraWorker:
         try:
             rgb = to_rgb_frame(decoder.decode(job.image), self._settings)
         except (ValueError, OSError, av.FFmpegError) as exc:
-            if not job.repeat_bad:
-                message = f"{job.describe}: cannot decode image ({exc}); set faults.on_bad_frame=repeat to go on"
-                raise BadImage(message) from None
-            result.bad_frames += 1
-            rgb = self._last_good
-            if rgb is None:  # no good picture yet in this chunk: mid-grey, counted
-                result.filled_frames += 1
-                rgb = grey_frame(self._settings)
+            # no good picture yet in this chunk: mid-grey
+            rgb = self._stand_in(job, exc, result, "image", lambda: grey_frame(self._settings))
         else:
             self._last_good = rgb
         if job.in_bag_sample or job.in_chunk_sample:
-            pixels = rgb.to_ndarray()
-            counts = channel_value_counts(pixels)
-            if job.in_bag_sample:
-                result.bag_counts += counts
-                result.bag_samples += 1
-                self._bag_moments.add(pixels)
-            if job.in_chunk_sample:
-                result.chunk_counts += counts
-                result.chunk_samples += 1
-                result.chunk_moments.add(pixels)
+            self._count_sample(job, result, rgb.to_ndarray())
         writer.write(to_encoder_frame(rgb, self._settings))
+
+    def _stand_in(self, job: FrameJob, exc: Exception, result: SegmentResult, what: str, fill):
+        """An undecodable picture: an error, or (on_bad_frame=repeat) the previous good one of the
+        chunk, else ``fill()``; both counted."""
+        if not job.repeat_bad:
+            message = f"{job.describe}: cannot decode {what} ({exc}); set faults.on_bad_frame=repeat to go on"
+            raise BadImage(message) from None
+        result.bad_frames += 1
+        if self._last_good is None:
+            result.filled_frames += 1
+            return fill()
+        return self._last_good
+
+    def _count_sample(self, job: FrameJob, result: SegmentResult, pixels: np.ndarray) -> None:
+        """Image statistics of a frame lerobot samples (HxWx3 uint8): value counts and float32 sums."""
+        counts = channel_value_counts(pixels)
+        if job.in_bag_sample:
+            result.bag_counts += counts
+            result.bag_samples += 1
+            self._bag_moments.add(pixels)
+        if job.in_chunk_sample:
+            result.chunk_counts += counts
+            result.chunk_samples += 1
+            result.chunk_moments.add(pixels)

@@ -29,7 +29,7 @@ import numpy as np
 from spill2lerobot.errors import UserError
 from spill2lerobot.kuavo import DEPTH_TOPICS, Camera, depth_camera_names
 from spill2lerobot.profile import Profile
-from spill2lerobot.spill.cameras import BadImage, CameraWorker, FrameJob, SegmentResult
+from spill2lerobot.spill.cameras import CameraWorker, FrameJob, SegmentResult
 from spill2lerobot.spill.video import EncoderSettings, SegmentWriter, to_encoder_frame
 from spill2lerobot.stats import (
     QUANTILE_KEYS,
@@ -37,7 +37,6 @@ from spill2lerobot.stats import (
     Stats,
     _edges,
     _quantile_from_histogram,
-    channel_value_counts,
     downsample_for_stats,
 )
 
@@ -308,14 +307,8 @@ class DepthWorker(CameraWorker):
         try:
             depth = resize_nearest(self._decoder_depth.decode_message(job.image, self._raw), *size)
         except (ValueError, OSError, av.FFmpegError) as exc:
-            if not job.repeat_bad:
-                message = f"{job.describe}: cannot decode depth image ({exc}); set faults.on_bad_frame=repeat to go on"
-                raise BadImage(message) from None
-            result.bad_frames += 1
-            depth = self._last_good
-            if depth is None:  # no good depth yet in this chunk: zero (no reading), counted
-                result.filled_frames += 1
-                depth = np.zeros((size[1], size[0]), np.uint16)
+            # no good depth yet in this chunk: zero (no reading)
+            depth = self._stand_in(job, exc, result, "depth image", lambda: np.zeros((size[1], size[0]), np.uint16))
         else:
             self._last_good = depth
         if self._native:
@@ -334,15 +327,7 @@ class DepthWorker(CameraWorker):
             return
         rgb = rgb8_form(depth, self._depth_range)
         if job.in_bag_sample or job.in_chunk_sample:  # exactly as a colour camera's picture
-            counts = channel_value_counts(rgb)
-            if job.in_bag_sample:
-                result.bag_counts += counts
-                result.bag_samples += 1
-                self._bag_moments.add(rgb)
-            if job.in_chunk_sample:
-                result.chunk_counts += counts
-                result.chunk_samples += 1
-                result.chunk_moments.add(rgb)
+            self._count_sample(job, result, rgb)
         writer.write(to_encoder_frame(av.VideoFrame.from_ndarray(rgb, format="rgb24"), self._colour))
 
 
