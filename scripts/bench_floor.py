@@ -55,8 +55,9 @@ def main() -> None:
     bag, out = Path(sys.argv[1]), Path(sys.argv[2])
     overrides = [arg for arg in sys.argv[3:] if arg != "--set"]
     profile = load_profile(None, overrides)
-    settings = EncoderSettings.from_profile(profile)
     jpegs = selected_jpegs(bag, profile)
+    # the encoders' thread budget of stage 1 (one encoder per camera, all at once)
+    settings = EncoderSettings.from_profile(profile).sharing_cores(len(jpegs))
     out.mkdir(parents=True, exist_ok=True)
     wall, cpu = time.monotonic(), time.process_time()
     threads = [

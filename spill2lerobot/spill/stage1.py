@@ -188,7 +188,9 @@ class ChunkSpiller:
         bag: Ros1Bag,
         progress: ProgressFn,
         first_chunk: int = 0,
+        parallel_bags: int = 1,
     ) -> None:
+        """``parallel_bags``: bags spilled at once (--jobs), whose encoders share the cores."""
         self._layout, self._entry, self._plan = layout, entry, plan
         self._profile, self._roles, self._bag = profile, roles, bag
         self._progress = progress
@@ -204,7 +206,7 @@ class ChunkSpiller:
         }
         self._typestore = bag.typestore()
         self._extractor = extractor_for(profile)
-        settings = EncoderSettings.from_profile(profile)
+        settings = EncoderSettings.from_profile(profile).sharing_cores(len(roles.cameras) * parallel_bags)
         warm_up_parquet_writer()
         carried = _bag_moments_after(layout, entry.id, first_chunk)
         self._workers = {cam.name: make_worker(cam, profile, settings, carried.get(cam.name)) for cam in roles.cameras}
@@ -451,7 +453,9 @@ def clear_unfinished(layout: SpillLayout, bag_id: str, done_chunks: int) -> None
             path.unlink()
 
 
-def spill_bag(layout: SpillLayout, entry: BagEntry, profile: Profile, progress: ProgressFn) -> BagResult:
+def spill_bag(
+    layout: SpillLayout, entry: BagEntry, profile: Profile, progress: ProgressFn, parallel_bags: int = 1
+) -> BagResult:
     started = time.monotonic()
     try:
         bag = open_bag(entry.path, recover=True)
@@ -459,7 +463,7 @@ def spill_bag(layout: SpillLayout, entry: BagEntry, profile: Profile, progress: 
         raise UserError(str(exc)) from None
     with bag:
         try:
-            return _spill_open_bag(bag, layout, entry, profile, progress, started)
+            return _spill_open_bag(bag, layout, entry, profile, progress, started, parallel_bags)
         except BagError as exc:  # damage found while reading (index records, chunks)
             raise UserError(str(exc)) from None
         except OSError as exc:
@@ -477,7 +481,13 @@ def _typestore(bag: Ros1Bag):
 
 
 def _spill_open_bag(
-    bag: Ros1Bag, layout: SpillLayout, entry: BagEntry, profile: Profile, progress: ProgressFn, started: float
+    bag: Ros1Bag,
+    layout: SpillLayout,
+    entry: BagEntry,
+    profile: Profile,
+    progress: ProgressFn,
+    started: float,
+    parallel_bags: int,
 ) -> BagResult:
     if bag.recovery is not None:  # unindexed (.bag.active) or cut off: read what is complete
         progress(f"{entry.name}: {bag.recovery}")
@@ -507,7 +517,7 @@ def _spill_open_bag(
     POSITION.chunk, POSITION.chunks = first_chunk + 1, plan.chunks
     start_ns = done[-1]["resume_ns"] if done else 0
     aligner = StreamingAligner(targets, list(roles.all), first_target=first_chunk * plan.chunk_size)
-    spiller = ChunkSpiller(layout, entry, plan, profile, roles, bag, progress, first_chunk)
+    spiller = ChunkSpiller(layout, entry, plan, profile, roles, bag, progress, first_chunk, parallel_bags)
     spiller.stamps = _stamp_counter(bag, roles, plan, targets, first_chunk, profile)
     try:
         _stream(bag, roles, aligner, spiller, plan, start_ns, spiller.stamps)
@@ -570,13 +580,15 @@ class SomeBagsFailed(UserError):
     exit_code = 3
 
 
-def _spill_bag_in_worker(layout: SpillLayout, entry: BagEntry, profile: Profile) -> BagResult | BagFailure:
+def _spill_bag_in_worker(
+    layout: SpillLayout, entry: BagEntry, profile: Profile, parallel_bags: int
+) -> BagResult | BagFailure:
     """Runs in a worker process (--jobs): errors come back as values, progress goes to stderr."""
-    from spill2lerobot.cli import quiet_native_libraries
+    from spill2lerobot.cli import prepare_process
 
-    quiet_native_libraries()
+    prepare_process()
     try:
-        return spill_bag(layout, entry, profile, lambda line: print(line, file=sys.stderr, flush=True))
+        return spill_bag(layout, entry, profile, lambda line: print(line, file=sys.stderr, flush=True), parallel_bags)
     except UserError as exc:
         return BagFailure(entry, str(exc))
 
@@ -600,7 +612,8 @@ def run_stage1(
     outcomes: list[BagResult | BagFailure] = []
     if jobs > 1 and len(entries) > 1:
         with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = [pool.submit(_spill_bag_in_worker, layout, entry, profile) for entry in entries]
+            parallel = min(jobs, len(entries))
+            futures = [pool.submit(_spill_bag_in_worker, layout, entry, profile, parallel) for entry in entries]
             outcomes = [future.result() for future in futures]
     else:
         for number, entry in enumerate(entries, 1):
