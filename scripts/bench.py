@@ -32,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import gen_kuavo_bag
-from benchutil import Measured, folder_size, measure
+from benchutil import Measured, folder_size, measure, typical
 
 SCRIPTS = Path(__file__).resolve().parent
 
@@ -57,14 +57,6 @@ def row(label: str, m: Measured, size: int | None, frames: int | None) -> str:
         f"  {label:<9} {m.wall:8.1f} {m.cpu:8.1f} {m.cpu / m.wall:6.2f} {m.peak_rss / 1e6:9.0f} {size_text} "
         f"{frames if frames is not None else '-':>7}"
     )
-
-
-def typical(runs: list[Measured]) -> Measured:
-    """Median wall and CPU time of repeated runs (a shared machine is noisy), highest peak RSS."""
-    ordered = sorted(runs, key=lambda m: m.wall)
-    middle = ordered[len(ordered) // 2]
-    cpu = sorted(m.cpu for m in runs)[len(runs) // 2]
-    return Measured(middle.wall, cpu, max(m.peak_rss for m in runs), middle.stdout, middle.stderr)
 
 
 def bench_bag(bag: Path, codec: str, workdir: Path, repeat: int = 1) -> dict:

@@ -51,5 +51,13 @@ def measure(args: list[str], env: dict | None = None) -> Measured:
     return Measured(wall, _children_cpu() - cpu_before, peak, stdout.decode(), stderr.decode())
 
 
+def typical(runs: list[Measured]) -> Measured:
+    """Median wall and CPU time of repeated runs (a shared machine is noisy), highest peak RSS."""
+    ordered = sorted(runs, key=lambda m: m.wall)
+    middle = ordered[len(ordered) // 2]
+    cpu = sorted(m.cpu for m in runs)[len(runs) // 2]
+    return Measured(middle.wall, cpu, max(m.peak_rss for m in runs), middle.stdout, middle.stderr)
+
+
 def folder_size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
