@@ -293,11 +293,14 @@ def depth_feature(profile: Profile) -> dict:
 class DepthWorker(CameraWorker):
     """A camera worker for a depth topic: decode, resize (nearest), encode in the profile's form."""
 
-    def __init__(self, camera: Camera, profile: Profile, bag_moments: dict | None = None) -> None:
+    def __init__(
+        self, camera: Camera, profile: Profile, colour: EncoderSettings, bag_moments: dict | None = None
+    ) -> None:
+        """``colour``: the colour cameras' encoder settings (the rgb8 form is encoded with them)."""
         self._raw = camera.kind == "depth_raw"
         self._native = profile.dataset.depth_mode == "native"
         self._depth_range = list(profile.dataset.depth_range)
-        self._colour = EncoderSettings.from_profile(profile)
+        self._colour = colour
         self._decoder_depth = DepthDecoder()
         settings = DepthEncoderSettings.for_profile(profile) if self._native else self._colour
         super().__init__(camera.name, settings, bag_moments)
@@ -336,7 +339,7 @@ def make_worker(
 ) -> CameraWorker:
     """``bag_moments``: the camera's carried pixel sums when a bag is resumed (see stats.PixelMoments)."""
     if camera.is_depth:
-        return DepthWorker(camera, profile, bag_moments)
+        return DepthWorker(camera, profile, settings, bag_moments)
     return CameraWorker(camera.name, settings, bag_moments)
 
 
