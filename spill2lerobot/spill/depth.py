@@ -269,19 +269,11 @@ class DepthEncoderSettings(EncoderSettings):
 
 def depth_feature(profile: Profile) -> dict:
     """info.json feature of a depth camera in the profile's ``depth_mode``."""
-    ds = profile.dataset
-    if ds.depth_mode == "rgb8":
-        settings = EncoderSettings.from_profile(profile)
-        return {
-            "dtype": "video",
-            "shape": [settings.height, settings.width, 3],
-            "names": ["height", "width", "channels"],
-            "info": settings.video_info(),
-        }
-    settings = DepthEncoderSettings.for_profile(profile)
+    rgb8 = profile.dataset.depth_mode == "rgb8"
+    settings = EncoderSettings.from_profile(profile) if rgb8 else DepthEncoderSettings.for_profile(profile)
     return {
         "dtype": "video",
-        "shape": [settings.height, settings.width, 1],
+        "shape": [settings.height, settings.width, 3 if rgb8 else 1],
         "names": ["height", "width", "channels"],
         "info": settings.video_info(),
     }
