@@ -9,7 +9,6 @@ import importlib.abc
 import os
 import signal
 import sys
-import time
 from pathlib import Path
 from typing import ClassVar
 
@@ -154,40 +153,18 @@ def convert(
     jobs: int,
 ) -> None:
     """stage1 + merge in one go. Re-run the same command to resume."""
-    from spill2lerobot.merge.merge import run_merge
-    from spill2lerobot.spill.stage1 import run_stage1
+    from spill2lerobot.convert import run_convert
 
     profile = load_profile(config, overrides)
-    keep_spill = spill is not None
-    spill = spill or out.with_name(out.name + ".spill")
-    trash = spill.with_name(spill.name + ".done")
-    if out.exists():
-        if keep_spill or not (trash.exists() or (spill / "spill.json").exists()):
-            raise UserError(f"{out}: already exists; remove it or choose another output folder")
-        # A previous run finished the dataset and was stopped while removing its spill.
-        _remove_spill(spill, trash)
-        _echo(f"{out}: already converted")
-        return
-    started = time.monotonic()
-    run_stage1(list(bags), spill, profile, restart=restart, jobs=jobs, progress=_echo)
-    stage1_seconds = time.monotonic() - started
-    result = run_merge(spill, out, episodes, progress=_echo)
-    if not keep_spill:
-        _remove_spill(spill, trash)
-    _echo(
-        f"{result.output}: {result.episodes} episodes, {result.frames} frames "
-        f"(stage1 {stage1_seconds:.1f} s, merge {result.seconds:.1f} s)"
+    outcome = run_convert(
+        list(bags), out, profile, episodes=episodes, spill=spill, restart=restart, jobs=jobs, progress=_echo
     )
-
-
-def _remove_spill(spill: Path, trash: Path) -> None:
-    """Rename first, then delete: a stop half-way through leaves no half spill behind."""
-    from spill2lerobot.fsutil import remove_tree
-
-    if spill.exists():
-        remove_tree(trash)
-        spill.rename(trash)
-    remove_tree(trash)
+    if outcome.merge is not None:
+        result = outcome.merge
+        _echo(
+            f"{result.output}: {result.episodes} episodes, {result.frames} frames "
+            f"(stage1 {outcome.stage1_seconds:.1f} s, merge {result.seconds:.1f} s)"
+        )
 
 
 @cli.command(epilog="Example:\n\n  spill2lerobot status /data/spill")
@@ -215,7 +192,9 @@ def _disk_error(exc: OSError) -> None:
     if exc.errno in (errno.EACCES, errno.EROFS, errno.EPERM):
         click.echo(f"error: cannot write {where} ({exc.strerror}); choose a writable folder", err=True)
         sys.exit(4)
-    raise exc
+    where = f"{exc.filename}: " if exc.filename else ""
+    click.echo(f"error: {where}{exc.strerror or exc}; check that path", err=True)
+    sys.exit(2)
 
 
 def _stopped(code: int) -> None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import numpy as np
-import pyarrow.parquet as pq
 
 from spill2lerobot.merge.plan import Episode, load_chunk_stats
 from spill2lerobot.spill.depth import VALUES, add_depth_counts, depth_stats_from_counts
 from spill2lerobot.spill.layout import SpillLayout
+from spill2lerobot.spill.verify import read_shard_columns
 from spill2lerobot.stats import PixelMoments, Stats, TwoPassStats, image_stats_from_counts
 
 VECTOR_COLUMNS = ("observation.state", "action")
@@ -21,7 +21,7 @@ def episode_columns(
     """The episode's dataset columns, chunk by chunk, as lerobot stores them."""
     frame = 0
     for ref in episode.chunks:
-        table = pq.read_table(layout.shard(ref.bag_id, ref.chunk), columns=list(VECTOR_COLUMNS))
+        table = read_shard_columns(layout.shard(ref.bag_id, ref.chunk), list(VECTOR_COLUMNS))
         n = table.num_rows
         frame_index = np.arange(frame, frame + n, dtype=np.int64)
         columns = {key: _matrix(table.column(key)) for key in VECTOR_COLUMNS}

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import av
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -14,22 +15,34 @@ import pyarrow.parquet as pq
 from spill2lerobot import lerobot_format
 from spill2lerobot.errors import UserError
 from spill2lerobot.features import extractor_for
-from spill2lerobot.fsutil import commit, fsync_dir, remove_tree, tmp_path, where_disk_filled, write_json_atomic
+from spill2lerobot.fsutil import commit, fsync_dir, tmp_path, where_disk_filled, write_json_atomic
 from spill2lerobot.kuavo import Camera
+from spill2lerobot.lock import FolderLock
 from spill2lerobot.merge.episode_stats import depth_stats, episode_columns, image_stats, lowdim_stats
 from spill2lerobot.merge.plan import Episode, EpisodeMode, assign_files, plan_episodes
 from spill2lerobot.merge.video import remux_segments
 from spill2lerobot.profile import Profile, _build
+from spill2lerobot.safety import (
+    LOCK_NAME,
+    PARTIAL_MARKER,
+    check_locations,
+    has_marker,
+    output_name_is_ours,
+    remove_owned,
+    write_marker,
+)
 from spill2lerobot.spill import journal
 from spill2lerobot.spill.depth import depth_feature, spill_depth_cameras
+from spill2lerobot.spill.format import SpillDamaged
 from spill2lerobot.spill.journal import BagEntry
 from spill2lerobot.spill.layout import SpillLayout
+from spill2lerobot.spill.ownership import claim_spill
 from spill2lerobot.spill.report import bag_report
+from spill2lerobot.spill.verify import ChunkShape, check_chunk
 from spill2lerobot.spill.video import EncoderSettings
 from spill2lerobot.stats import aggregate, to_jsonable
 
 MB = 1024 * 1024
-OUR_MARKER = ".spill2lerobot-partial"  # marks a temporary output folder as ours
 REPORT_PATH = "meta/spill2lerobot_report.json"  # what each bag gave (lerobot ignores this file)
 
 
@@ -41,8 +54,12 @@ class MergeResult:
     seconds: float
 
 
-def _profile_of(manifest: dict) -> Profile:
-    return _build(Profile, manifest["profile"], "")
+def _profile_of(layout: SpillLayout, manifest: dict) -> Profile:
+    try:
+        return _build(Profile, manifest["profile"], "")
+    except UserError as exc:
+        detail = str(exc)[:160]
+        raise SpillDamaged(f"{layout.manifest}: damaged profile ({detail}); start over with --restart") from None
 
 
 def _features(profile: Profile, depth_cameras: list[Camera]) -> dict:
@@ -74,7 +91,13 @@ def _write_videos(
             path = root / lerobot_format.VIDEO_PATH.format(
                 video_key=cam.key, chunk_index=chunk_index, file_index=file_index
             )
-            frames = remux_segments(segments, path, fps)
+            try:
+                frames = remux_segments(segments, path, fps)
+            except (av.FFmpegError, ValueError) as exc:  # checked before, so changed since
+                raise UserError(
+                    f"{segments[0].parent}: a video segment of {cam.name} cannot be read ({str(exc)[:100]}); "
+                    "run the same `spill2lerobot stage1` command again to check and redo it"
+                ) from None
             expected = sum(ep.length for ep in members)
             if frames != expected:
                 raise UserError(
@@ -196,41 +219,78 @@ def _conversion_report(layout: SpillLayout, bags: list[BagEntry], episodes: list
     return {"bags": per_bag}
 
 
-def _prepare_output(out: Path) -> Path:
-    """A fresh temporary folder beside OUT. OUT must not exist (we never touch others' data)."""
-    if out.exists():
+def _claim_output(out: Path) -> tuple[Path, FolderLock]:
+    """OUT.partial, ours and locked: a fresh folder beside OUT, or the one an interrupted merge
+    left (its contents are rebuilt: no re-encoding, so that is cheap). OUT must not exist."""
+    if out.exists() or out.is_symlink():
         raise UserError(f"{out}: already exists; remove it or choose another output folder")
     work = out.with_name(out.name + ".partial")
-    if work.exists():
-        if not (work / OUR_MARKER).exists():
+    try:
+        work.mkdir(parents=True)
+        write_marker(work, PARTIAL_MARKER, "partial output of spill2lerobot merge")
+    except FileExistsError:
+        if not has_marker(work, PARTIAL_MARKER):
             raise UserError(
                 f"{work}: exists and was not made by spill2lerobot; remove it or choose another output folder"
-            )
-        remove_tree(work)  # an interrupted merge: rebuilding is cheap (no re-encoding)
-    work.mkdir(parents=True)
-    (work / OUR_MARKER).write_text("partial output of spill2lerobot merge\n")
-    return work
+            ) from None
+    lock = FolderLock(work, "merge").acquire()
+    left = remove_owned(work, PARTIAL_MARKER, output_name_is_ours, keep={PARTIAL_MARKER, LOCK_NAME})
+    if left:
+        lock.release()
+        raise UserError(f"{left[0]}: not written by spill2lerobot; move it out of {work} and run merge again")
+    return work, lock
 
 
 def run_merge(
     spill: Path, out: Path, mode: EpisodeMode = "bag", progress: Callable[[str], None] = print
 ) -> MergeResult:
-    started = time.monotonic()
+    """Merge SPILL into OUT, holding the spill's lock."""
+    check_locations([], spill=spill, out=out)
+    if out.exists():
+        raise UserError(f"{out}: already exists; remove it or choose another output folder")
     layout = SpillLayout(spill)
+    with claim_spill(layout, "merge", create=False):
+        return merge_spill(layout, out, mode, progress)
+
+
+def merge_spill(
+    layout: SpillLayout, out: Path, mode: EpisodeMode = "bag", progress: Callable[[str], None] = print
+) -> MergeResult:
+    """Merge a claimed spill (the caller holds its lock): every chunk is checked before OUT.partial
+    is made, so a damaged spill leaves nothing behind."""
+    started = time.monotonic()
     manifest = journal.read_manifest(layout)
-    profile = _profile_of(manifest)
-    bags = [BagEntry(**bag) for bag in manifest["bags"]]
+    profile = _profile_of(layout, manifest)
+    bags = journal.manifest_bags(manifest)
     episodes = plan_episodes(layout, bags, mode)
     if not episodes:
-        raise UserError(f"{spill}: the spill holds no bags; run stage1 with at least one bag")
+        raise UserError(f"{layout.root}: the spill holds no bags; run stage1 with at least one bag")
     plans = [journal.read_plan(layout, bag.id) for bag in bags]
     depth_cameras = spill_depth_cameras(profile, bags, [plan for plan in plans if plan is not None])
-    work = _prepare_output(out)
+    _check_chunks(layout, episodes, profile, depth_cameras)
+    work, lock = _claim_output(out)
     try:
         return _merge_into(layout, bags, episodes, profile, depth_cameras, work, out, progress, started)
     except OSError as exc:  # disk full or failing: drop the half-written output (frees its space)
-        remove_tree(work)
+        remove_owned(work, PARTIAL_MARKER, output_name_is_ours)
         raise where_disk_filled(exc, work) from None
+    except UserError:  # never leave half a dataset behind (a stop leaves it, to be rebuilt)
+        remove_owned(work, PARTIAL_MARKER, output_name_is_ours)
+        raise
+    finally:
+        lock.release()
+
+
+def _check_chunks(layout: SpillLayout, episodes: list[Episode], profile: Profile, depth_cameras: list[Camera]) -> None:
+    """Every chunk's statistics, shard and segments, before anything is written."""
+    extractor = extractor_for(profile)
+    cameras = tuple(cam.name for cam in [*extractor.cameras(), *depth_cameras])
+    dims = len(extractor.state_names()), len(extractor.action_names())
+    for ep in episodes:
+        plan = ep.plan
+        shape = ChunkShape(cameras, *dims, tuple(plan.topics))
+        for ref in ep.chunks:
+            check_chunk(layout, ref.bag_id, {"chunk": ref.chunk, "frames": ref.frames}, shape)
 
 
 def _merge_into(
@@ -264,7 +324,10 @@ def _merge_into(
     )
     write_json_atomic(work / lerobot_format.INFO_PATH, info)
     write_json_atomic(work / REPORT_PATH, _conversion_report(layout, bags, episodes))
-    (work / OUR_MARKER).unlink()
+    if out.exists() or out.is_symlink():  # made by someone else while we worked: never replaced
+        raise UserError(f"{out}: appeared while merging; {work} holds the dataset, rename it yourself")
     work.rename(out)
     fsync_dir(out.parent)
+    for name in (PARTIAL_MARKER, LOCK_NAME):  # the dataset is complete: it is the user's now
+        (out / name).unlink(missing_ok=True)
     return MergeResult(out, len(episodes), total, time.monotonic() - started)

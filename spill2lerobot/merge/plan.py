@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Literal
 
 from spill2lerobot.errors import UserError
 from spill2lerobot.lerobot_format import next_file
 from spill2lerobot.spill import journal
-from spill2lerobot.spill.journal import BagEntry
+from spill2lerobot.spill.journal import BagEntry, BagPlan
 from spill2lerobot.spill.layout import SpillLayout
+from spill2lerobot.spill.verify import read_chunk_stats
 
 EpisodeMode = Literal["bag", "chunk"]
 
@@ -26,6 +26,7 @@ class ChunkRef:
 class Episode:
     index: int
     bag: BagEntry
+    plan: BagPlan
     chunks: list[ChunkRef]
     dataset_from: int  # global index of its first frame
     # Which image-statistics sample set applies: the bag's (mode bag) or each chunk's (mode chunk).
@@ -38,10 +39,12 @@ class Episode:
         return sum(ref.frames for ref in self.chunks)
 
 
-def finished_chunks(layout: SpillLayout, bag: BagEntry) -> list[ChunkRef]:
-    """All chunks of a bag; an error if stage 1 has not finished it."""
+def finished_chunks(layout: SpillLayout, bag: BagEntry) -> tuple[BagPlan, list[ChunkRef]]:
+    """The bag's plan and all its chunks; an error if stage 1 has not finished it."""
     plan = journal.read_plan(layout, bag.id)
-    entries = journal.read_journal(layout, bag.id)
+    entries, problem = journal.read_journal_checked(layout, bag.id, plan)
+    if problem is not None:
+        raise UserError(f"{problem}; {journal.redo_from(len(entries))}")
     if plan is None or len(entries) < plan.chunks:
         done = len(entries)
         total = plan.chunks if plan else "?"
@@ -49,17 +52,17 @@ def finished_chunks(layout: SpillLayout, bag: BagEntry) -> list[ChunkRef]:
             f"{bag.path}: stage 1 has not finished this bag ({done}/{total} chunks); "
             "run the same `spill2lerobot stage1` command again to complete the spill"
         )
-    return [ChunkRef(bag.id, e["chunk"], e["frames"]) for e in entries]
+    return plan, [ChunkRef(bag.id, e["chunk"], e["frames"]) for e in entries]
 
 
 def plan_episodes(layout: SpillLayout, bags: list[BagEntry], mode: EpisodeMode) -> list[Episode]:
     episodes: list[Episode] = []
     start = 0
     for bag in bags:
-        chunks = finished_chunks(layout, bag)
+        plan, chunks = finished_chunks(layout, bag)
         groups = [chunks] if mode == "bag" else [[ref] for ref in chunks]
         for group in groups:
-            episode = Episode(len(episodes), bag, group, start, sample_set=mode)
+            episode = Episode(len(episodes), bag, plan, group, start, sample_set=mode)
             episodes.append(episode)
             start += episode.length
     return episodes
@@ -80,4 +83,4 @@ def assign_files(episodes: list[Episode], key: str, sizes: list[int], limit_byte
 
 
 def load_chunk_stats(layout: SpillLayout, ref: ChunkRef) -> dict:
-    return json.loads(layout.chunk_stats(ref.bag_id, ref.chunk).read_text())
+    return read_chunk_stats(layout, ref.bag_id, ref.chunk, ref.frames)

@@ -7,48 +7,37 @@ after the chunk's shard, segments and statistics have been renamed into place.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+import os
+import stat
 from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
 
 from spill2lerobot.errors import UserError
 from spill2lerobot.fsutil import append_line_durably, write_json_atomic
+from spill2lerobot.spill.format import (
+    MAX_MANIFEST_BYTES,
+    BagEntry,
+    BagPlan,
+    JournalEntry,
+    Manifest,
+    SpillDamaged,
+    describe,
+    parse,
+    read_json,
+)
 from spill2lerobot.spill.layout import SPILL_FORMAT, SPILL_VERSION, SpillLayout
 
+RESTART = "start over with `spill2lerobot stage1 ... --restart`"
+MAX_JOURNAL_BYTES = 64 * 1024 * 1024
 
-@dataclass(frozen=True)
-class BagEntry:
-    id: str
-    path: str
-    size: int
-    mtime_ns: int
-
-    @classmethod
-    def of(cls, index: int, path: Path) -> BagEntry:
-        if path.is_dir():  # a rosbag2 folder: its files' total size and latest modification
-            stats = [f.stat() for f in sorted(path.iterdir()) if f.is_file()]
-            size, mtime = sum(st.st_size for st in stats), max((st.st_mtime_ns for st in stats), default=0)
-            return cls(id=f"{index:04d}", path=str(path.resolve()), size=size, mtime_ns=mtime)
-        stat = path.stat()
-        return cls(id=f"{index:04d}", path=str(path.resolve()), size=stat.st_size, mtime_ns=stat.st_mtime_ns)
-
-    @property
-    def name(self) -> str:
-        return Path(self.path).name
+__all__ = ["BagEntry", "BagPlan"]  # the records, importable from here as before
 
 
-@dataclass(frozen=True)
-class BagPlan:
-    frames: int  # aligned frames of the whole bag
-    chunk_size: int
-    main_topic: str
-    topics: list[str]
-
-    @property
-    def chunks(self) -> int:
-        return -(-self.frames // self.chunk_size)
-
-    def chunk_frames(self, chunk: int) -> int:
-        return min(self.chunk_size, self.frames - chunk * self.chunk_size)
+def redo_from(chunk: int) -> str:
+    """What to do about a damaged chunk: stage 1 checks finished chunks when it resumes."""
+    return f"run the same `spill2lerobot stage1` command again: it redoes chunk {chunk} and the chunks after it"
 
 
 def make_manifest(profile_dict: dict, bags: list[BagEntry]) -> dict:
@@ -56,25 +45,28 @@ def make_manifest(profile_dict: dict, bags: list[BagEntry]) -> dict:
         "format": SPILL_FORMAT,
         "version": SPILL_VERSION,
         "profile": profile_dict,
-        "bags": [asdict(bag) for bag in bags],
+        "bags": [bag.model_dump() for bag in bags],
     }
 
 
-def read_manifest(layout: SpillLayout) -> dict:
+def read_manifest(layout: SpillLayout) -> dict[str, Any]:
+    """spill.json, checked: the format and version, every bag entry (ids that stay in the spill)."""
     try:
-        manifest = json.loads(layout.manifest.read_text())
+        raw = read_json(layout.manifest, MAX_MANIFEST_BYTES, RESTART)
     except FileNotFoundError:
         raise UserError(
             f"{layout.root}: not a spill folder (no spill.json); run `spill2lerobot stage1` first"
         ) from None
-    except json.JSONDecodeError:
-        raise UserError(f"{layout.manifest}: damaged; start over with `spill2lerobot stage1 --restart`") from None
-    if manifest.get("format") != SPILL_FORMAT or manifest.get("version") != SPILL_VERSION:
+    if isinstance(raw, dict) and (raw.get("format"), raw.get("version")) != (SPILL_FORMAT, SPILL_VERSION):
         raise UserError(
-            f"{layout.manifest}: spill format {manifest.get('format')} v{manifest.get('version')} is not "
+            f"{layout.manifest}: spill format {str(raw.get('format'))[:40]} v{str(raw.get('version'))[:10]} is not "
             f"{SPILL_FORMAT} v{SPILL_VERSION}; re-run stage1 with --restart"
         )
-    return manifest
+    return parse(Manifest, raw, layout.manifest, RESTART).model_dump()
+
+
+def manifest_bags(manifest: dict[str, Any]) -> list[BagEntry]:
+    return [BagEntry(**bag) for bag in manifest["bags"]]
 
 
 def write_manifest(layout: SpillLayout, manifest: dict) -> None:
@@ -102,40 +94,78 @@ def manifest_difference(old: dict, new: dict) -> str | None:
 
 
 def read_plan(layout: SpillLayout, bag_id: str) -> BagPlan | None:
+    path = layout.plan(bag_id)
     try:
-        return BagPlan(**json.loads(layout.plan(bag_id).read_text()))
+        raw = read_json(path, todo=RESTART)
     except FileNotFoundError:
         return None
+    return parse(BagPlan, raw, path, RESTART)
 
 
 def write_plan(layout: SpillLayout, bag_id: str, plan: BagPlan) -> None:
     layout.bag_dir(bag_id).mkdir(parents=True, exist_ok=True)
-    write_json_atomic(layout.plan(bag_id), asdict(plan))
+    write_json_atomic(layout.plan(bag_id), plan.model_dump())
 
 
-def read_journal(layout: SpillLayout, bag_id: str) -> list[dict]:
+def read_journal(layout: SpillLayout, bag_id: str, plan: BagPlan | None = None) -> list[dict]:
     """Finished chunks in order. A torn last line (crash mid-append) is ignored."""
-    entries = []
+    return read_journal_checked(layout, bag_id, plan)[0]
+
+
+def read_journal_checked(
+    layout: SpillLayout, bag_id: str, plan: BagPlan | None = None
+) -> tuple[list[dict], str | None]:
+    """Finished chunks in order, and what is wrong past them, if anything but a torn last line.
+    An entry counts only if it continues the ones before it (and, given the plan, fits it)."""
+    path = layout.journal(bag_id)
     try:
-        lines = layout.journal(bag_id).read_text().splitlines()
+        lines = read_text(path, MAX_JOURNAL_BYTES, RESTART).splitlines()
     except FileNotFoundError:
-        return []
-    for line in lines:
-        try:
-            entry = json.loads(line)
-        except json.JSONDecodeError:
-            break
-        if entry.get("chunk") != len(entries):
-            break
-        entries.append(entry)
-    return entries
+        return [], None
+    entries: list[dict] = []
+    for number, line in enumerate(lines, 1):
+        problem = _entry_problem(line, len(entries), _next_first_frame(entries), plan)
+        if problem is None:
+            entries.append(JournalEntry.model_validate_json(line).model_dump())
+            continue
+        if number == len(lines) and not line.rstrip().endswith("}"):
+            return entries, None  # torn by a crash while appending: that chunk is simply redone
+        return entries, f"{path} line {number}: {problem}"
+    return entries, None
+
+
+def _next_first_frame(entries: list[dict]) -> int:
+    return entries[-1]["first_frame"] + entries[-1]["frames"] if entries else 0
+
+
+def _entry_problem(line: str, chunk: int, first_frame: int, plan: BagPlan | None) -> str | None:
+    try:
+        entry = JournalEntry.model_validate_json(line)
+    except ValidationError as exc:
+        return f"damaged ({describe(exc)})"
+    if (entry.chunk, entry.first_frame) != (chunk, first_frame):
+        return f"chunk {entry.chunk} at frame {entry.first_frame}, where chunk {chunk} at frame {first_frame} belongs"
+    if plan is not None and (chunk >= plan.chunks or entry.frames != plan.chunk_frames(chunk)):
+        return f"chunk {chunk} of {entry.frames} frames does not fit the bag's plan"
+    return None
+
+
+def read_text(path: Path, limit: int, todo: str) -> str:
+    """A spill text file (a regular file of bounded size); FileNotFoundError propagates."""
+    info = os.lstat(path)
+    if not stat.S_ISREG(info.st_mode) or info.st_size > limit:
+        raise SpillDamaged(f"{path}: not a regular file of at most {limit} bytes; {todo}")
+    try:
+        return path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        raise SpillDamaged(f"{path}: damaged (not text); {todo}") from None
 
 
 def rewrite_journal(layout: SpillLayout, bag_id: str, entries: list[dict]) -> None:
     """Drop a torn tail so that appends continue from a clean line."""
     path = layout.journal(bag_id)
     text = "".join(json.dumps(entry) + "\n" for entry in entries)
-    if path.exists() and path.read_text() != text:
+    if path.exists() and path.read_bytes() != text.encode():
         write_json_text(path, text)
 
 

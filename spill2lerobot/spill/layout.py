@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
+
+from spill2lerobot.errors import UserError
+from spill2lerobot.safety import SPILL_MARKER, is_bag_id
 
 SPILL_FORMAT = "spill2lerobot-spill"
 SPILL_VERSION = 1
@@ -17,8 +22,24 @@ class SpillLayout:
     def manifest(self) -> Path:
         return self.root / "spill.json"
 
+    @property
+    def marker(self) -> Path:
+        return self.root / SPILL_MARKER
+
     def bag_dir(self, bag_id: str) -> Path:
-        return self.root / "bags" / bag_id
+        """bags/<id>: ids are digits, so a path read from a spill cannot lead out of it; the folder
+        must be a real one (a symbolic link there is refused: it could point anywhere)."""
+        if not is_bag_id(bag_id):
+            raise UserError(f"{self.manifest}: bag id {bag_id[:20]!r} is not ours; start over with --restart")
+        folder = self.root / "bags" / bag_id
+        for part in (folder.parent, folder):
+            try:
+                mode = os.lstat(part).st_mode
+            except FileNotFoundError:
+                return folder
+            if not stat.S_ISDIR(mode):
+                raise UserError(f"{part}: not a folder (a symbolic link or a file); start over with --restart")
+        return folder
 
     def plan(self, bag_id: str) -> Path:
         return self.bag_dir(bag_id) / "plan.json"

@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
-import json
-
 from spill2lerobot.spill import journal
+from spill2lerobot.spill.format import BagReport, parse, read_json
 from spill2lerobot.spill.journal import BagEntry
 from spill2lerobot.spill.layout import SpillLayout
+from spill2lerobot.spill.verify import read_chunk_stats
+
+AGAIN = "run the same `spill2lerobot stage1` command again to rewrite it"
 
 
 def bag_report(layout: SpillLayout, bag: BagEntry) -> dict:
     """report.json of the bag plus fault counts summed over its finished chunks."""
     path = layout.report(bag.id)
-    report = json.loads(path.read_text()) if path.exists() else {"bag": bag.path}
+    try:
+        report = parse(BagReport, read_json(path, todo=AGAIN), path, AGAIN).model_dump()
+    except FileNotFoundError:
+        report = {"bag": bag.path}
     faults: dict[str, dict[str, int]] = {}
     for entry in journal.read_journal(layout, bag.id):
-        stats = json.loads(layout.chunk_stats(bag.id, entry["chunk"]).read_text())
+        stats = read_chunk_stats(layout, bag.id, entry["chunk"], entry["frames"])
         for kind, counts in stats.get("faults", {}).items():
             for topic, count in counts.items():
                 faults.setdefault(kind, {})[topic] = faults.get(kind, {}).get(topic, 0) + count

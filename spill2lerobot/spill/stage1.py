@@ -28,8 +28,9 @@ from spill2lerobot.bag import is_ros2_bag, open_bag
 from spill2lerobot.bag.ros1 import BagError, Ros1Bag
 from spill2lerobot.errors import UserError
 from spill2lerobot.features import extractor_for
-from spill2lerobot.fsutil import commit, remove_tree, tmp_path, where_disk_filled, write_json_atomic
+from spill2lerobot.fsutil import commit, tmp_path, where_disk_filled, write_json_atomic
 from spill2lerobot.profile import Profile
+from spill2lerobot.safety import check_locations
 from spill2lerobot.spill import images, journal
 from spill2lerobot.spill.cameras import (
     CameraFailed,
@@ -41,8 +42,10 @@ from spill2lerobot.spill.cameras import (
 from spill2lerobot.spill.depth import check_same_depth, counts_json, make_worker
 from spill2lerobot.spill.journal import BagEntry, BagPlan
 from spill2lerobot.spill.layout import SpillLayout
+from spill2lerobot.spill.ownership import claim_spill, clear_unfinished
 from spill2lerobot.spill.report import bag_report, summary_line
 from spill2lerobot.spill.stamps import StampCounter, stamped_topics
+from spill2lerobot.spill.verify import ChunkShape, first_damaged, read_chunk_stats
 from spill2lerobot.spill.video import EncoderSettings
 from spill2lerobot.stats import sample_indices
 
@@ -109,22 +112,18 @@ def list_bags(inputs: list[Path]) -> list[Path]:
     return sorted({bag.resolve() for bag in bags})
 
 
-def prepare_spill(layout: SpillLayout, profile: Profile, bags: list[Path], restart: bool) -> list[BagEntry]:
-    """Create the manifest, or check that an existing spill was made with the same inputs."""
+def prepare_spill(layout: SpillLayout, profile: Profile, bags: list[Path]) -> list[BagEntry]:
+    """Create the manifest, or check that an existing spill was made with the same inputs.
+    The caller holds the spill's lock (ownership.claim_spill)."""
     entries = [BagEntry.of(i, bag) for i, bag in enumerate(bags)]
     manifest = journal.make_manifest(json.loads(profile.fingerprint()), entries)
-    if restart:
-        remove_tree(layout.root / "bags")
-        layout.manifest.unlink(missing_ok=True)
-    if layout.manifest.exists():
+    if layout.manifest.exists() or layout.manifest.is_symlink():
         difference = journal.manifest_difference(journal.read_manifest(layout), manifest)
         if difference:
             raise UserError(
                 f"{layout.root}: this spill was made with other inputs ({difference}); "
                 "run the same command as before to resume, or add --restart to start over"
             )
-    elif layout.root.exists() and any(layout.root.iterdir()):
-        raise UserError(f"{layout.root}: folder exists and is not a spill; choose an empty or new folder")
     else:
         journal.write_manifest(layout, manifest)
     return entries
@@ -414,7 +413,7 @@ def _bag_moments_after(layout: SpillLayout, bag_id: str, done_chunks: int) -> di
     """Each camera's float32 pixel sums at the end of the last finished chunk (resume)."""
     if done_chunks == 0:
         return {}
-    stats = json.loads(layout.chunk_stats(bag_id, done_chunks - 1).read_text())
+    stats = read_chunk_stats(layout, bag_id, done_chunks - 1)
     return {name: cam["bag_moments"] for name, cam in stats["cameras"].items()}
 
 
@@ -436,21 +435,6 @@ def _fixed_list(matrix: np.ndarray) -> pa.FixedSizeListArray:
 def _hms(seconds: float) -> str:
     seconds = int(seconds)
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
-
-
-def clear_unfinished(layout: SpillLayout, bag_id: str, done_chunks: int) -> None:
-    """Remove files of chunks the journal does not list (left by an interrupted run)."""
-    folder = layout.bag_dir(bag_id)
-    if not folder.exists():
-        return
-    for path in folder.iterdir():
-        if not path.name.startswith("chunk-"):
-            if path.name.endswith(".tmp"):
-                path.unlink()
-            continue
-        chunk = int(path.name[6:11])
-        if chunk >= done_chunks or path.name.endswith(".tmp"):
-            path.unlink()
 
 
 def spill_bag(
@@ -508,7 +492,18 @@ def _spill_open_bag(
         raise UserError(f"{entry.path}: the spill's plan for this bag differs; add --restart to start over")
     report = {"bag": entry.path, "frames": plan.frames, "recovery": str(bag.recovery) if bag.recovery else None}
     write_json_atomic(layout.report(entry.id), report)
-    done = journal.read_journal(layout, entry.id)
+    done = _usable_chunks(
+        layout,
+        entry,
+        plan,
+        ChunkShape(
+            cameras=tuple(cam.name for cam in roles.cameras),
+            state_dim=len(extractor.state_names()),
+            action_dim=len(extractor.action_names()),
+            topics=tuple(plan.topics),
+        ),
+        progress,
+    )
     journal.rewrite_journal(layout, entry.id, done)
     clear_unfinished(layout, entry.id, len(done))
     if len(done) == plan.chunks:
@@ -537,6 +532,22 @@ def _spill_open_bag(
         bag.bytes_read,
         time.monotonic() - started,
     )
+
+
+def _usable_chunks(
+    layout: SpillLayout, entry: BagEntry, plan: BagPlan, shape: ChunkShape, progress: ProgressFn
+) -> list[dict]:
+    """The journalled chunks up to the first damaged one (journal line, statistics, shard or
+    segment); stage 1 redoes from there, as after an interruption."""
+    done, problem = journal.read_journal_checked(layout, entry.id, plan)
+    if problem is not None:
+        progress(f"{entry.name}: {problem}; redoing from chunk {len(done)}")
+    damaged = first_damaged(layout, entry.id, done, shape)
+    if damaged is not None:
+        chunk, why = damaged
+        progress(f"{entry.name}: {why}; redoing from chunk {chunk}")
+        done = done[:chunk]
+    return done
 
 
 def _stamp_counter(
@@ -602,13 +613,27 @@ def run_stage1(
     jobs: int = 1,
     progress: ProgressFn = print,
 ) -> list[BagResult]:
-    """Spill every bag. A bag that fails is reported and the others go on; then, if any
-    failed, SomeBagsFailed lists them (their finished chunks stay; re-run to resume)."""
+    """Spill every bag, holding the spill's lock. A bag that fails is reported and the others go
+    on; then, if any failed, SomeBagsFailed lists them (their finished chunks stay; re-run to resume)."""
     layout = SpillLayout(spill)
+    bags = select_bags(inputs, profile)
+    check_locations([*inputs, *bags], spill=spill)
+    with claim_spill(layout, "stage 1", create=True, restart=restart):
+        return spill_bags(layout, bags, profile, jobs=jobs, progress=progress)
+
+
+def select_bags(inputs: list[Path], profile: Profile) -> list[Path]:
     bags = list_bags(inputs)
     if profile.rosbag.num_used is not None:
         bags = bags[: profile.rosbag.num_used]
-    entries = prepare_spill(layout, profile, bags, restart)
+    return bags
+
+
+def spill_bags(
+    layout: SpillLayout, bags: list[Path], profile: Profile, *, jobs: int = 1, progress: ProgressFn = print
+) -> list[BagResult]:
+    """Stage 1 on a claimed spill (the caller holds its lock)."""
+    entries = prepare_spill(layout, profile, bags)
     outcomes: list[BagResult | BagFailure] = []
     if jobs > 1 and len(entries) > 1:
         with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:

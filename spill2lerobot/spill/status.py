@@ -34,7 +34,7 @@ class BagStatus:
 def spill_status(layout: SpillLayout) -> list[BagStatus]:
     manifest = journal.read_manifest(layout)
     statuses = []
-    for bag in (BagEntry(**b) for b in manifest["bags"]):
+    for bag in journal.manifest_bags(manifest):
         plan = journal.read_plan(layout, bag.id)
         entries = journal.read_journal(layout, bag.id)
         frames_done = sum(e["frames"] for e in entries)

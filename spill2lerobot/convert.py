@@ -1,0 +1,78 @@
+"""``convert``: stage 1 and merge in one go, under one lock, then the spill is removed."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from spill2lerobot.errors import UserError
+from spill2lerobot.merge.merge import MergeResult, merge_spill
+from spill2lerobot.merge.plan import EpisodeMode
+from spill2lerobot.profile import Profile
+from spill2lerobot.safety import SPILL_MARKER, check_locations, has_marker
+from spill2lerobot.spill import journal
+from spill2lerobot.spill.format import BagEntry
+from spill2lerobot.spill.layout import SpillLayout
+from spill2lerobot.spill.ownership import claim_spill, remove_spill
+from spill2lerobot.spill.stage1 import select_bags, spill_bags
+
+
+@dataclass
+class ConvertResult:
+    merge: MergeResult | None  # None: OUT was already converted by an earlier run
+    stage1_seconds: float
+
+
+def default_spill(out: Path) -> Path:
+    return out.with_name(out.name + ".spill")
+
+
+def run_convert(
+    inputs: list[Path],
+    out: Path,
+    profile: Profile,
+    *,
+    episodes: EpisodeMode = "bag",
+    spill: Path | None = None,
+    restart: bool = False,
+    jobs: int = 1,
+    progress: Callable[[str], None] = print,
+) -> ConvertResult:
+    keep_spill = spill is not None
+    layout = SpillLayout(spill or default_spill(out))
+    bags = select_bags(inputs, profile)
+    check_locations([*inputs, *bags], spill=layout.root, out=out)
+    if out.exists():
+        if keep_spill or not _finished_here(layout, profile, bags):
+            raise UserError(f"{out}: already exists; remove it or choose another output folder")
+        # A previous run finished the dataset and was stopped while removing its spill.
+        with claim_spill(layout, "convert", create=False):
+            _remove(layout, progress)
+        progress(f"{out}: already converted")
+        return ConvertResult(None, 0.0)
+    with claim_spill(layout, "convert", create=True, restart=restart):
+        started = time.monotonic()
+        spill_bags(layout, bags, profile, jobs=jobs, progress=progress)
+        stage1_seconds = time.monotonic() - started
+        result = merge_spill(layout, out, episodes, progress)
+        if not keep_spill:
+            _remove(layout, progress)
+    return ConvertResult(result, stage1_seconds)
+
+
+def _finished_here(layout: SpillLayout, profile: Profile, bags: list[Path]) -> bool:
+    """The default spill beside OUT is ours and was made from these very bags and options."""
+    if not has_marker(layout.root, SPILL_MARKER) or not layout.manifest.exists():
+        return False
+    entries = [BagEntry.of(i, bag) for i, bag in enumerate(bags)]
+    expected = journal.make_manifest(json.loads(profile.fingerprint()), entries)
+    return journal.manifest_difference(journal.read_manifest(layout), expected) is None
+
+
+def _remove(layout: SpillLayout, progress: Callable[[str], None]) -> None:
+    left = remove_spill(layout)
+    if left:
+        progress(f"{layout.root}: kept, it holds files spill2lerobot did not write (e.g. {left[0].name})")

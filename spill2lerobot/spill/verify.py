@@ -1,0 +1,159 @@
+"""Finished chunks, checked before they are trusted: their statistics, shard and segments.
+
+Stage 1 checks the chunks its journal lists when it resumes and redoes from the first damaged
+one; merge checks every chunk before it writes anything, so a damaged spill is one line naming
+the file and the chunk that the next stage 1 run will redo.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from spill2lerobot.spill.format import ChunkStats, SpillDamaged, parse, read_json
+from spill2lerobot.spill.journal import redo_from
+from spill2lerobot.spill.layout import SpillLayout
+
+
+class ChunkDamaged(SpillDamaged):
+    """A chunk file is damaged: ``detail`` names the file and what is wrong; the message adds
+    what to do (the next stage 1 run redoes that chunk)."""
+
+    def __init__(self, path: Path, detail: str) -> None:
+        self.chunk = int(path.name[6:11])
+        self.detail = f"{path}: {detail}"
+        super().__init__(f"{self.detail}; {redo_from(self.chunk)}")
+
+
+@dataclass(frozen=True)
+class ChunkShape:
+    """What every finished chunk of a bag must hold."""
+
+    cameras: tuple[str, ...]  # segment and statistics names
+    state_dim: int
+    action_dim: int
+    topics: tuple[str, ...]  # the shard's source_ns:<topic> columns
+
+
+def read_chunk_stats(layout: SpillLayout, bag_id: str, chunk: int, frames: int | None = None) -> dict:
+    """chunk-NNNNN.stats.json, checked (and against the journal's frame count, when given)."""
+    path = layout.chunk_stats(bag_id, chunk)
+    try:
+        stats = parse(ChunkStats, read_json(path), path, "")
+    except FileNotFoundError:
+        raise ChunkDamaged(path, "missing") from None
+    except SpillDamaged as exc:
+        raise ChunkDamaged(path, str(exc).removeprefix(f"{path}: ").removesuffix("; ")) from None
+    if stats.chunk != chunk or (frames is not None and stats.frames != frames):
+        raise ChunkDamaged(path, f"describes chunk {stats.chunk} of {stats.frames} frames, not this chunk")
+    if any(cam.frames != stats.frames for cam in stats.cameras.values()):
+        raise ChunkDamaged(path, "a camera's frame count differs from the chunk's")
+    return stats.model_dump()
+
+
+def chunk_problem(layout: SpillLayout, bag_id: str, entry: dict, shape: ChunkShape) -> str | None:
+    """Why a journalled chunk cannot be used (one line naming the file), or None."""
+    try:
+        check_chunk(layout, bag_id, entry, shape)
+    except ChunkDamaged as exc:
+        return exc.detail
+    return None
+
+
+def check_chunk(layout: SpillLayout, bag_id: str, entry: dict, shape: ChunkShape) -> None:
+    """Raise ChunkDamaged if the journalled chunk's statistics, shard or segments are unusable."""
+    chunk, frames = entry["chunk"], entry["frames"]
+    stats = read_chunk_stats(layout, bag_id, chunk, frames)
+    if sorted(stats["cameras"]) != sorted(shape.cameras):
+        raise ChunkDamaged(layout.chunk_stats(bag_id, chunk), "other cameras than the profile's")
+    check_shard(layout.shard(bag_id, chunk), frames, shape)
+    for camera in shape.cameras:
+        check_segment(layout.segment(bag_id, chunk, camera), frames)
+
+
+def first_damaged(
+    layout: SpillLayout, bag_id: str, entries: list[dict], shape: ChunkShape
+) -> tuple[int, str] | None:
+    """The first journalled chunk that is damaged, with why, or None."""
+    for entry in entries:
+        problem = chunk_problem(layout, bag_id, entry, shape)
+        if problem is not None:
+            return entry["chunk"], problem
+    return None
+
+
+def _regular_file(path: Path) -> None:
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        raise ChunkDamaged(path, "missing") from None
+    if not stat.S_ISREG(info.st_mode) or info.st_size == 0:
+        raise ChunkDamaged(path, "not a regular, non-empty file")
+
+
+def check_shard(path: Path, frames: int, shape: ChunkShape) -> None:
+    """The shard's footer: row count and the columns merge reads, with their types."""
+    _regular_file(path)
+    try:
+        metadata = pq.ParquetFile(path).metadata
+        schema = metadata.schema.to_arrow_schema()
+    except (pa.ArrowException, OSError) as exc:
+        raise ChunkDamaged(path, f"damaged Parquet shard ({_first_line(exc)})") from None
+    expected = {
+        "frame_index": pa.int64(),
+        "target_ns": pa.int64(),
+        "observation.state": pa.list_(pa.float32(), shape.state_dim),
+        "action": pa.list_(pa.float32(), shape.action_dim),
+        **{f"source_ns:{topic}": pa.int64() for topic in shape.topics},
+    }
+    for name, dtype in expected.items():
+        index = schema.get_field_index(name)
+        if index < 0 or not _same_type(schema.field(index).type, dtype):
+            raise ChunkDamaged(path, f"column {name[:80]} missing or not {dtype}")
+    if metadata.num_rows != frames:
+        raise ChunkDamaged(path, f"{metadata.num_rows} rows, the journal says {frames}")
+
+
+def _same_type(found: pa.DataType, expected: pa.DataType) -> bool:
+    if pa.types.is_fixed_size_list(expected):
+        return (
+            pa.types.is_fixed_size_list(found)
+            and found.list_size == expected.list_size
+            and found.value_type == expected.value_type
+        )
+    return found == expected
+
+
+def check_segment(path: Path, frames: int) -> None:
+    """The segment opens as video and holds one packet per frame (demuxed, not decoded)."""
+    _regular_file(path)
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise ChunkDamaged(path, "holds no video stream")
+            packets = sum(1 for packet in container.demux(video=0) if packet.size)
+    except (av.FFmpegError, ValueError, OSError) as exc:
+        raise ChunkDamaged(path, f"damaged video segment ({_first_line(exc)})") from None
+    if packets != frames:
+        raise ChunkDamaged(path, f"{packets} frames, the journal says {frames}")
+
+
+def read_shard_columns(path: Path, columns: list[str]) -> pa.Table:
+    """A checked shard's columns; damage past its footer is still one line."""
+    try:
+        return pq.read_table(path, columns=columns)
+    except (pa.ArrowException, OSError) as exc:
+        if isinstance(exc, OSError) and exc.errno is not None:
+            raise  # a disk error, reported as such by the CLI
+        raise ChunkDamaged(path, f"damaged Parquet shard ({_first_line(exc)})") from None
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:100] if text else type(exc).__name__
