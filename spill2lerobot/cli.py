@@ -221,6 +221,22 @@ def main() -> None:
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
+    except Exception as exc:  # a bug: one line for the user, the traceback kept for the report
+        _internal_error(exc)
+
+
+def _internal_error(exc: Exception) -> None:
+    """Not an expected failure: say so in one line and keep the traceback in a file to report."""
+    import tempfile
+    import traceback
+
+    with tempfile.NamedTemporaryFile("w", prefix="spill2lerobot-crash-", suffix=".txt", delete=False) as handle:
+        traceback.print_exception(exc, file=handle)
+    detail = " ".join(str(exc).split())[:120]
+    click.echo(
+        f"error: internal error ({type(exc).__name__}: {detail}); please report it with {handle.name}", err=True
+    )
+    sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from spill2lerobot.lock import FolderLock
 from spill2lerobot.merge.episode_stats import depth_stats, episode_columns, image_stats, lowdim_stats
 from spill2lerobot.merge.plan import Episode, EpisodeMode, assign_files, plan_episodes
 from spill2lerobot.merge.video import remux_segments
-from spill2lerobot.profile import Profile, _build
+from spill2lerobot.profile import Profile
 from spill2lerobot.safety import (
     LOCK_NAME,
     PARTIAL_MARKER,
@@ -33,7 +33,6 @@ from spill2lerobot.safety import (
 )
 from spill2lerobot.spill import journal
 from spill2lerobot.spill.depth import depth_feature, spill_depth_cameras
-from spill2lerobot.spill.format import SpillDamaged
 from spill2lerobot.spill.journal import BagEntry
 from spill2lerobot.spill.layout import SpillLayout
 from spill2lerobot.spill.ownership import claim_spill
@@ -52,14 +51,6 @@ class MergeResult:
     episodes: int
     frames: int
     seconds: float
-
-
-def _profile_of(layout: SpillLayout, manifest: dict) -> Profile:
-    try:
-        return _build(Profile, manifest["profile"], "")
-    except UserError as exc:
-        detail = str(exc)[:160]
-        raise SpillDamaged(f"{layout.manifest}: damaged profile ({detail}); start over with --restart") from None
 
 
 def _features(profile: Profile, depth_cameras: list[Camera]) -> dict:
@@ -94,6 +85,8 @@ def _write_videos(
             try:
                 frames = remux_segments(segments, path, fps)
             except (av.FFmpegError, ValueError) as exc:  # checked before, so changed since
+                if isinstance(exc, OSError):
+                    raise  # writing failed (disk full): reported as such
                 raise UserError(
                     f"{segments[0].parent}: a video segment of {cam.name} cannot be read ({str(exc)[:100]}); "
                     "run the same `spill2lerobot stage1` command again to check and redo it"
@@ -260,7 +253,7 @@ def merge_spill(
     is made, so a damaged spill leaves nothing behind."""
     started = time.monotonic()
     manifest = journal.read_manifest(layout)
-    profile = _profile_of(layout, manifest)
+    profile = journal.profile_of(layout, manifest)
     bags = journal.manifest_bags(manifest)
     episodes = plan_episodes(layout, bags, mode)
     if not episodes:

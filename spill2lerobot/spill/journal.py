@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from spill2lerobot.errors import UserError
 from spill2lerobot.fsutil import append_line_durably, write_json_atomic
+from spill2lerobot.profile import Profile, build_profile
 from spill2lerobot.spill.format import (
     MAX_MANIFEST_BYTES,
     BagEntry,
@@ -62,7 +63,18 @@ def read_manifest(layout: SpillLayout) -> dict[str, Any]:
             f"{layout.manifest}: spill format {str(raw.get('format'))[:40]} v{str(raw.get('version'))[:10]} is not "
             f"{SPILL_FORMAT} v{SPILL_VERSION}; re-run stage1 with --restart"
         )
-    return parse(Manifest, raw, layout.manifest, RESTART).model_dump()
+    manifest = parse(Manifest, raw, layout.manifest, RESTART).model_dump()
+    profile_of(layout, manifest)  # the options must still make a profile
+    return manifest
+
+
+def profile_of(layout: SpillLayout, manifest: dict[str, Any]) -> Profile:
+    """The profile the spill was made with (merge needs no options of its own)."""
+    try:
+        return build_profile(manifest["profile"])
+    except UserError as exc:
+        detail = str(exc)[:160]
+        raise SpillDamaged(f"{layout.manifest}: damaged profile ({detail}); {RESTART}") from None
 
 
 def manifest_bags(manifest: dict[str, Any]) -> list[BagEntry]:

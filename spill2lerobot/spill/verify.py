@@ -7,6 +7,7 @@ the file and the chunk that the next stage 1 run will redo.
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from dataclasses import dataclass
@@ -19,6 +20,10 @@ import pyarrow.parquet as pq
 from spill2lerobot.spill.format import ChunkStats, SpillDamaged, parse, read_json
 from spill2lerobot.spill.journal import redo_from
 from spill2lerobot.spill.layout import SpillLayout
+
+# Errors of the disk or the system, not of the file's content: reported as such by the CLI.
+DISK_ERRORS = (errno.EIO, errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.EMFILE)
+
 
 
 class ChunkDamaged(SpillDamaged):
@@ -104,6 +109,8 @@ def check_shard(path: Path, frames: int, shape: ChunkShape) -> None:
         metadata = pq.ParquetFile(path).metadata
         schema = metadata.schema.to_arrow_schema()
     except (pa.ArrowException, OSError) as exc:
+        if isinstance(exc, OSError) and exc.errno in DISK_ERRORS:
+            raise
         raise ChunkDamaged(path, f"damaged Parquet shard ({_first_line(exc)})") from None
     expected = {
         "frame_index": pa.int64(),
@@ -139,6 +146,8 @@ def check_segment(path: Path, frames: int) -> None:
                 raise ChunkDamaged(path, "holds no video stream")
             packets = sum(1 for packet in container.demux(video=0) if packet.size)
     except (av.FFmpegError, ValueError, OSError) as exc:
+        if isinstance(exc, OSError) and exc.errno in DISK_ERRORS:
+            raise
         raise ChunkDamaged(path, f"damaged video segment ({_first_line(exc)})") from None
     if packets != frames:
         raise ChunkDamaged(path, f"{packets} frames, the journal says {frames}")
@@ -149,7 +158,7 @@ def read_shard_columns(path: Path, columns: list[str]) -> pa.Table:
     try:
         return pq.read_table(path, columns=columns)
     except (pa.ArrowException, OSError) as exc:
-        if isinstance(exc, OSError) and exc.errno is not None:
+        if isinstance(exc, OSError) and exc.errno in DISK_ERRORS:
             raise  # a disk error, reported as such by the CLI
         raise ChunkDamaged(path, f"damaged Parquet shard ({_first_line(exc)})") from None
 
