@@ -102,9 +102,9 @@ def stage1(
     bags: tuple[Path, ...], spill: Path, config: Path | None, overrides: tuple[str, ...], restart: bool, jobs: int
 ) -> None:
     """Stream BAGS (files or folders) into spill chunks in SPILL. Re-run to resume."""
+    profile = load_profile(config, overrides)  # first: a bad profile is refused before the heavy imports
     from spill2lerobot.spill.stage1 import run_stage1
 
-    profile = load_profile(config, overrides)
     run_stage1(list(bags), spill, profile, restart=restart, jobs=jobs, progress=_echo)
 
 
@@ -153,9 +153,9 @@ def convert(
     jobs: int,
 ) -> None:
     """stage1 + merge in one go. Re-run the same command to resume."""
+    profile = load_profile(config, overrides)  # first: a bad profile is refused before the heavy imports
     from spill2lerobot.convert import run_convert
 
-    profile = load_profile(config, overrides)
     outcome = run_convert(
         list(bags), out, profile, episodes=episodes, spill=spill, restart=restart, jobs=jobs, progress=_echo
     )

@@ -26,7 +26,7 @@ import numpy as np
 
 from spill2lerobot.errors import UserError
 from spill2lerobot.kuavo import Camera
-from spill2lerobot.profile import FieldPart, Profile
+from spill2lerobot.profile import FieldPart, Profile, check_range, check_text, quote, shorten
 
 CAMERA_TYPES = ("sensor_msgs/msg/CompressedImage",)
 CONVERSIONS = {
@@ -37,7 +37,15 @@ CONVERSIONS = {
     "m2mm": 1e3,
     "percent": 1e-2,
 }
-_NAME = re.compile(r"^[A-Za-z0-9_]+$")
+_NAME = re.compile(r"^[A-Za-z0-9_]+$")  # camera names become file names and feature keys
+# Sane bounds of a generic profile (its values size lists, arrays and file names).
+MAX_CAMERAS = 64
+MAX_NAME = 64  # characters of a camera name
+MAX_TOPIC = 1000  # characters of a topic
+MAX_PARTS = 256  # parts of one feature
+MAX_VALUES = 10_000  # values of one feature (state or action)
+MAX_INDEX = 100_000  # message array indices (slice, indices, field path) are below this
+MAX_LABEL = 256  # characters of a field path, a value name or a joint name
 _STEP = re.compile(r"^(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?P<index>(?:\[\d+\])*)$")
 
 
@@ -80,56 +88,97 @@ def check_features(profile: Profile) -> None:
     features = profile.features
     if not features.cameras:
         raise UserError("profile key 'features.cameras' must name at least one camera (name: topic)")
+    if len(features.cameras) > MAX_CAMERAS:
+        raise UserError(f"profile key 'features.cameras' names {len(features.cameras)} cameras; at most {MAX_CAMERAS}")
     for name, topic in features.cameras.items():
-        if not _NAME.match(name):
-            raise UserError(f"profile key 'features.cameras.{name}': camera names may use letters, digits and _ only")
-        if not topic.startswith("/"):
-            raise UserError(f"profile key 'features.cameras.{name}' must be a topic (starting with /), got {topic!r}")
-    topics = list(features.cameras.values())
-    repeated = next((t for t in topics if topics.count(t) > 1), None)
+        if not _NAME.match(name) or len(name) > MAX_NAME:
+            raise UserError(
+                f"profile key 'features.cameras.{shorten(name)}': camera names may use letters, digits and _ only "
+                f"(at most {MAX_NAME})"
+            )
+        _check_topic(f"features.cameras.{name}", topic)
+    repeated = _first_repeat(list(features.cameras.values()))
     if repeated is not None:
-        raise UserError(f"profile key 'features.cameras': topic {repeated} is given to two cameras; give each its own")
+        raise UserError(
+            f"profile key 'features.cameras': topic {shorten(repeated)} is given to two cameras; give each its own"
+        )
     if profile.dataset.main_timeline not in features.cameras:
-        known = " | ".join(map(repr, features.cameras))
+        known = shorten(" | ".join(map(repr, features.cameras)), 120)
         raise UserError(
             f"profile key 'dataset.main_timeline' must be one of the cameras ({known}), "
-            f"got {profile.dataset.main_timeline!r}"
+            f"got {quote(profile.dataset.main_timeline)}"
         )
     for key in ("state", "action"):
         parts = getattr(features, key)
         if not parts:
             raise UserError(f"profile key 'features.{key}' must list at least one part (topic, field, ...)")
+        if len(parts) > MAX_PARTS:
+            raise UserError(f"profile key 'features.{key}' lists {len(parts)} parts; at most {MAX_PARTS}")
         names: list[str] = []
         for i, part in enumerate(parts):
             names += _check_part(part, f"features.{key}[{i}]")
+            if len(names) > MAX_VALUES:
+                raise UserError(f"profile key 'features.{key}' gives more than {MAX_VALUES} values")
             if part.topic in features.cameras.values():
-                raise UserError(f"profile key 'features.{key}[{i}].topic': {part.topic} is a camera topic")
-        duplicate = next((n for n in names if names.count(n) > 1), None)
+                raise UserError(f"profile key 'features.{key}[{i}].topic': {shorten(part.topic)} is a camera topic")
+        duplicate = _first_repeat(names)
         if duplicate is not None:
-            raise UserError(f"profile key 'features.{key}': the name {duplicate!r} is used twice; give unique names")
+            raise UserError(
+                f"profile key 'features.{key}': the name {quote(duplicate)} is used twice; give unique names"
+            )
+
+
+def _first_repeat(items: list[str]) -> str | None:
+    """The first item seen twice (linear: a profile may name thousands of values)."""
+    seen: set[str] = set()
+    for item in items:
+        if item in seen:
+            return item
+        seen.add(item)
+    return None
+
+
+def _check_topic(key: str, topic: str) -> None:
+    if not topic.startswith("/") or len(topic) > MAX_TOPIC:
+        raise UserError(
+            f"profile key '{key}' must be a topic (starting with /, at most {MAX_TOPIC} characters), got {quote(topic)}"
+        )
 
 
 def _check_part(part: FieldPart, key: str) -> list[str]:
-    if not part.topic.startswith("/"):
-        raise UserError(f"profile key '{key}.topic' must be a topic (starting with /), got {part.topic!r}")
-    if not part.field or _path_steps(part.field) is None:
+    _check_topic(f"{key}.topic", part.topic)
+    steps = _path_steps(part.field) if part.field and len(part.field) <= MAX_LABEL else None
+    if steps is None or any(i >= MAX_INDEX for _, indices in steps for i in indices):
         raise UserError(
-            f"profile key '{key}.field' must be a field path such as position or joint_data.joint_q, got {part.field!r}"
+            f"profile key '{key}.field' must be a field path such as position or joint_data.joint_q "
+            f"(indices below {MAX_INDEX}), got {quote(part.field)}"
         )
     if sum(x is not None for x in (part.slice, part.indices, part.joints)) > 1:
         raise UserError(f"profile key '{key}': give one of slice, indices and joints")
+    for name in ("joints", "names", "indices"):
+        values = getattr(part, name)
+        if values is not None and len(values) > MAX_VALUES:
+            raise UserError(f"profile key '{key}.{name}' lists {len(values)} values; at most {MAX_VALUES}")
     if part.joints is not None and (not part.joints or len(set(part.joints)) != len(part.joints)):
         raise UserError(f"profile key '{key}.joints' must be a non-empty list of distinct joint names")
+    for name in ("joints", "names"):
+        for i, label in enumerate(getattr(part, name) or ()):
+            check_text(f"{key}.{name}[{i}]", label, MAX_LABEL)
     if part.slice is not None:
-        ok = len(part.slice) in (2, 3) and all(v >= 0 for v in part.slice[:2]) and part.slice[1] > part.slice[0]
-        if not ok or (len(part.slice) == 3 and part.slice[2] <= 0):
+        ok = len(part.slice) in (2, 3) and 0 <= part.slice[0] < part.slice[1] <= MAX_INDEX
+        if not ok or (len(part.slice) == 3 and not 0 < part.slice[2] <= MAX_INDEX):
             raise UserError(
-                f"profile key '{key}.slice' must be [start, stop] or [start, stop, step] with 0 <= start < stop, "
-                f"step > 0; got {part.slice}"
+                f"profile key '{key}.slice' must be [start, stop] or [start, stop, step] with 0 <= start < stop "
+                f"<= {MAX_INDEX}, 0 < step; got {quote(part.slice)}"
             )
-    if part.indices is not None and (not part.indices or min(part.indices) < 0):
-        raise UserError(f"profile key '{key}.indices' must be a non-empty list of indices >= 0")
+    if part.indices is not None:
+        if not part.indices:
+            raise UserError(f"profile key '{key}.indices' must be a non-empty list of indices >= 0")
+        for i, index in enumerate(part.indices):
+            check_range(f"{key}.indices[{i}]", index, 0, MAX_INDEX - 1)
     size = part_size(part)
+    if size is not None and size > MAX_VALUES:
+        raise UserError(f"profile key '{key}' gives {size} values; at most {MAX_VALUES}")
     if size is None:
         raise UserError(
             f"profile key '{key}': give names (one per value), slice, indices or joints so the size is known"
@@ -157,7 +206,7 @@ def field_value(msg: object, path: str) -> object:
     value = msg
     for name, indices in _path_steps(path) or []:
         if not hasattr(value, name):
-            have = ", ".join(getattr(type(value), "__dataclass_fields__", {})) or "none"
+            have = shorten(", ".join(getattr(type(value), "__dataclass_fields__", {})) or "none", 120)
             raise ValueError(f"no field {name!r} in {path!r} (fields there: {have})")
         value = getattr(value, name)
         for i in indices:
@@ -208,8 +257,8 @@ class GenericExtractor:
                 problem = _path_problem(typestore, msgtypes[part.topic], part.field)
                 if problem:
                     raise UserError(
-                        f"{where}: profile key 'features.{key}[{i}].field': {part.topic} carries "
-                        f"{msgtypes[part.topic]}, {problem}; fix the field path"
+                        f"{where}: profile key 'features.{key}[{i}].field': {shorten(part.topic)} carries "
+                        f"{shorten(msgtypes[part.topic])}, {problem}; fix the field path"
                     )
 
     def state_and_action(self, roles: GenericRoles, msgs: Mapping[str, object]) -> tuple[np.ndarray, np.ndarray]:
@@ -225,17 +274,18 @@ class GenericExtractor:
             if values.ndim == 0:
                 values = values.reshape(1)
             if values.ndim != 1:
-                raise ValueError(f"{part.topic} {part.field} is not a list of numbers")
+                raise ValueError(f"{shorten(part.topic)} {part.field} is not a list of numbers")
             n = len(values)
             if index is not None:
                 needed = max(index) + 1 if part.slice is None else part.slice[1]
                 if n < needed:
                     raise ValueError(
-                        f"{part.topic} {part.field} has {n} values, the profile takes up to index {needed - 1}"
+                        f"{shorten(part.topic)} {part.field} has {n} values, the profile takes up to index {needed - 1}"
                     )
                 values = values[index]
             if len(values) != size:
-                raise ValueError(f"{part.topic} {part.field} has {len(values)} values, the profile names {size}")
+                where = f"{shorten(part.topic)} {part.field}"
+                raise ValueError(f"{where} has {len(values)} values, the profile names {size}")
             values = values * (CONVERSIONS[part.convert] * part.scale) + part.offset
             if part.threshold is not None:
                 values = (values >= part.threshold).astype(np.float64)
@@ -252,7 +302,8 @@ class GenericExtractor:
             where = {name: i for i, name in enumerate(names)}
             lacking = [j for j in part.joints if j not in where]
             if lacking:
-                raise ValueError(f"{part.topic} has no joint {lacking[0]!r} (joints: {', '.join(names) or 'none'})")
+                have = shorten(", ".join(map(str, names)) or "none", 120)  # names come from the bag
+                raise ValueError(f"{shorten(part.topic)} has no joint {quote(lacking[0])} (joints: {have})")
             index = self._joint_cache[key] = np.asarray([where[j] for j in part.joints], dtype=np.intp)
         return index
 
@@ -275,7 +326,7 @@ def _path_problem(typestore, msgtype: str, path: str) -> str | None:
             return f"whose field before {name!r} is not a message"
         fields = dict(typestore.fielddefs[current][1]) if current in typestore.fielddefs else {}
         if name not in fields:
-            return f"which has no field {name!r} (fields: {', '.join(fields) or 'none'})"
+            return f"which has no field {name!r} (fields: {shorten(', '.join(fields) or 'none', 120)})"
         node, args = fields[name]
         current = None
         if node == Nodetype.NAME:

@@ -3,7 +3,14 @@ from __future__ import annotations
 import pytest
 
 from spill2lerobot.errors import UserError
-from spill2lerobot.profile import DEFAULT_PROFILE, load_profile
+from spill2lerobot.profile import (
+    DEFAULT_PROFILE,
+    MAX_IMAGE_PIXELS,
+    image_pixel_limit,
+    load_profile,
+    profile_from_dict,
+    quote,
+)
 
 
 def test_kuavo_profile_has_the_original_defaults():
@@ -49,3 +56,61 @@ def test_bad_yaml_file(tmp_path):
     path.write_text("dataset:\n  which_arm: [left\n")
     with pytest.raises(UserError, match="not valid YAML"):
         load_profile(path)
+
+
+# -- reading safely and range checks (the hostile cases run through the CLI in test_profile_safety.py)
+
+AT_THE_BOUNDS = [
+    ["rosbag.chunk_size=2", "rosbag.num_used=1", "dataset.sample_drop=0", "faults.max_skew_ms=0"],
+    ["rosbag.chunk_size=100000", "dataset.sample_drop=1000000", "faults.max_skew_ms=3600000"],
+    ["dataset.main_timeline_fps=1000", "dataset.train_hz=1000"],
+    ["dataset.main_timeline_fps=1", "dataset.train_hz=1"],
+    ["dataset.resize.width=16", "dataset.resize.height=16", "faults.max_image_pixels=256"],
+    ["dataset.resize.width=8192", "dataset.resize.height=8192", "faults.max_image_pixels=400000000"],
+    ["dataset.depth_range=[0, 65535]", "dataset.dex_dof_needed=6"],
+    ["video.g=1", "video.crf=0", "video.preset=-1", "video.fast_decode=0"],
+    ["video.g=100000", "video.crf=63", "video.preset=13", "video.fast_decode=2"],
+    ["video.codec=libx264", "video.crf=51", "video.preset=placebo"],
+    ["video.codec=libx264", "video.crf=0", "video.preset=ultrafast", "video.fast_decode=1"],
+    ["dataset.repo_id=kuavo", "dataset.robot_type=null", "dataset.task_description=" + "t" * 1000],
+    ["dataset.repo_id=user-1/my_data.v2"],
+]
+
+
+@pytest.mark.parametrize("overrides", AT_THE_BOUNDS, ids=[o[0] for o in AT_THE_BOUNDS])
+def test_values_at_the_bounds_are_accepted(overrides):
+    profile = load_profile(None, overrides)
+    assert profile.to_dict() == load_profile(None, overrides).to_dict()
+
+
+def test_shipped_profiles_round_trip_through_the_checks():
+    """A spill's manifest holds ``to_dict()``; reading it back gives the same profile."""
+    for path in (DEFAULT_PROFILE, DEFAULT_PROFILE.parent / "ros2_arm.yaml"):
+        profile = load_profile(path)
+        assert profile_from_dict(profile.to_dict()) == profile
+
+
+def test_quote_shows_a_short_prefix():
+    assert quote("x" * 10_000) == "'" + "x" * 56 + "..."
+    assert len(quote(list(range(100_000)))) == 60
+    assert quote(2**20000 - 1) == "<an integer of 20000 bits>"
+    assert quote([10**5000]) == "<a list>"  # repr refuses it
+    assert quote("left") == "'left'"
+
+
+def test_anchors_without_aliases_load(tmp_path):
+    path = tmp_path / "p.yaml"
+    path.write_text("dataset: &d\n  train_hz: 15\n")
+    assert load_profile(path).dataset.train_hz == 15
+
+
+def test_set_values_are_read_with_the_same_loader():
+    assert load_profile(None, ["dataset.task_description=*wave*"]).dataset.task_description == "*wave*"  # not YAML
+    with pytest.raises(UserError, match=r"^--set dataset.task_description: YAML aliases are not allowed"):
+        load_profile(None, ["dataset.task_description=[&a [1, 2], *a]"])
+
+
+def test_the_default_pixel_limit_is_capped():
+    profile = load_profile(None, ["dataset.resize.width=8192", "dataset.resize.height=8192"])
+    assert image_pixel_limit(profile) == MAX_IMAGE_PIXELS
+    assert image_pixel_limit(load_profile()) == 36 * 640 * 480

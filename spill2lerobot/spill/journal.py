@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from spill2lerobot.errors import UserError
 from spill2lerobot.fsutil import append_line_durably, write_json_atomic
-from spill2lerobot.profile import Profile, build_profile
+from spill2lerobot.profile import Profile, profile_from_dict
 from spill2lerobot.spill.format import (
     MAX_MANIFEST_BYTES,
     BagEntry,
@@ -71,7 +71,7 @@ def read_manifest(layout: SpillLayout) -> dict[str, Any]:
 def profile_of(layout: SpillLayout, manifest: dict[str, Any]) -> Profile:
     """The profile the spill was made with (merge needs no options of its own)."""
     try:
-        return build_profile(manifest["profile"])
+        return profile_from_dict(manifest["profile"])
     except UserError as exc:
         detail = str(exc)[:160]
         raise SpillDamaged(f"{layout.manifest}: damaged profile ({detail}); {RESTART}") from None

@@ -109,6 +109,9 @@ def list_bags(inputs: list[Path]) -> list[Path]:
             bags.append(path)
         else:
             raise UserError(f"{path}: no such file or folder")
+    for bag in bags:
+        if not (bag.is_file() or bag.is_dir()):  # a FIFO would block, a device never ends
+            raise UserError(f"{bag}: not a regular file (a pipe, socket or device); pass bag files or folders")
     return sorted({bag.resolve() for bag in bags})
 
 
