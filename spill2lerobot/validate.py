@@ -1088,8 +1088,9 @@ def check_against(
     progress: ProgressFn,
 ) -> None:
     """Rebuild a few frames per episode from the source bags and compare them with the dataset."""
-    from spill2lerobot.bag import open_bag
+    from spill2lerobot.bag import BagError, open_bag
     from spill2lerobot.features import extractor_for
+    from spill2lerobot.profile import image_pixel_limit
     from spill2lerobot.spill.images import ImageDecoder, image_of
     from spill2lerobot.spill.video import EncoderSettings, to_rgb
 
@@ -1121,7 +1122,7 @@ def check_against(
     report.bags = len(sources)
     settings = EncoderSettings.from_profile(profile)
     rows = scan.samples if scan is not None else {}
-    decoder = ImageDecoder()
+    decoder = ImageDecoder(image_pixel_limit(profile))  # bigger source images are not decoded
     for src in sources:
         members = [ep for ep in episodes if src.first <= ep.start < src.stop]
         progress(f"validate: comparing {len(members)} episodes with {src.path.name}")
@@ -1134,7 +1135,11 @@ def check_against(
                 in_bag = ep.start + k - src.first
                 target = int(src.targets[in_bag])
                 label = f"episode {ep.index} frame {k} (bag frame {in_bag}, t={target / 1e9:.6f} s)"
-                raw = _picked_messages(bag, roles.all, times, target)
+                try:
+                    raw = _picked_messages(bag, roles.all, times, target)
+                except BagError as exc:  # a damaged chunk: this frame cannot be compared, the others can
+                    report.fail(src.path, f"{label}: {str(exc).removeprefix(f'{src.path}: ')}")
+                    continue
                 if len(raw) < len(roles.all):
                     lost = ", ".join(t for t in roles.all if t not in raw)
                     report.fail(src.path, f"{label}: cannot read the messages of {lost} its index lists")
@@ -1187,13 +1192,14 @@ def check_against(
 def _check_depth_frame(report, bag_path, label, root, info, cam, raw, ep, k, frames, profile) -> None:
     """A depth camera's frame against the bag: native depth in millimetres (what lerobot decodes),
     the 8-bit form like a colour image."""
+    from spill2lerobot.profile import image_pixel_limit
     from spill2lerobot.spill.depth import DepthDecoder, dequantize_mm, resize_nearest, rgb8_form
 
     feature = info.features[cam.key]
     height, width = feature["shape"][:2]
     native = bool((feature.get("info") or {}).get("is_depth_map"))
     try:
-        depth = DepthDecoder.decode_message(raw[cam.topic], cam.kind == "depth_raw")
+        depth = DepthDecoder.decode_message(raw[cam.topic], cam.kind == "depth_raw", image_pixel_limit(profile))
         depth = resize_nearest(depth, width, height)
     except (av.FFmpegError, ValueError) as exc:
         report.fail(bag_path, f"{label}: its {cam.topic} depth image is undecodable ({exc})")

@@ -11,7 +11,10 @@ everything else on demand:
   a wanted message, and merges chunks that overlap in time so that messages come out in
   record-time order (ties: file order);
 * every byte read goes through one helper that counts it (``bytes_read``), so a test can prove
-  that resuming near the end of a bag reads only the end.
+  that resuming near the end of a bag reads only the end, and that checks every length read from
+  the file against the bytes the file has before a buffer is sized by it;
+* a chunk is decompressed only if its declared size is sane, and never past that size
+  (``bounded``): a compression bomb is a damaged chunk, at the cost of a real one.
 
 ``Ros1Bag(path, recover=True)`` also reads bags whose index is missing or unusable: a
 ``.bag.active`` left by a crash (``index_pos`` = 0, no index at the end, maybe cut off in the
@@ -31,7 +34,6 @@ is a sequence of ``u32 len, name=value`` fields.
 
 from __future__ import annotations
 
-import bz2
 import contextlib
 import heapq
 import os
@@ -42,11 +44,12 @@ from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
-import lz4.frame
 import numpy as np
 
+from spill2lerobot.bag import bounded
+
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator
+    from collections.abc import Iterable, Iterator
     from types import TracebackType
     from typing import Self
 
@@ -80,11 +83,16 @@ _MAX_HEADER = 1 << 16
 # Records that may appear between chunks (and in the index section at the end).
 _TOP_LEVEL_OPS = frozenset({OP_CHUNK, OP_INDEX_DATA, OP_CONNECTION, OP_CHUNK_INFO})
 
-_DECOMPRESSORS: dict[str, Callable[[bytes], bytes]] = {
-    "none": lambda data: data,
-    "bz2": bz2.decompress,
-    "lz4": lz4.frame.decompress,  # roslz4 writes the LZ4 *frame* format
-}
+# Chunk compressions this reader knows (roslz4 writes the LZ4 *frame* format).
+_COMPRESSIONS = frozenset({"none", "bz2", "lz4"})
+# An index section (Connection and ChunkInfo records) larger than this is taken for a damaged
+# index_pos; 256 MiB would index about 2.5 million chunks (some 2 TB of bag). The recovery scan
+# (streaming) still reads such a bag.
+_MAX_INDEX_BYTES = 256 << 20
+# Messages of chunks overlapping in time are held until they can be yielded in time order; real
+# bags overlap by a few messages at chunk boundaries. More than this held at once is a damaged
+# index or a crafted bag (many small chunks each claiming the whole time range).
+_MAX_HELD = 384 << 20
 
 
 class BagError(Exception):
@@ -319,6 +327,13 @@ class Ros1Bag:
         """Read exactly ``size`` bytes at ``pos``; every read of this class passes here."""
         if self._file is None or self._file.closed:
             raise self._fail("bag is closed; open it again with Ros1Bag(path)")
+        if pos < 0 or size < 0:  # a length field that makes no sense: nothing to read
+            raise self._fail(f"a record near offset {max(pos, 0)} has a damaged length; run `rosbag reindex` on it")
+        if pos + size > self._size:  # checked first: a bad length must not size a buffer
+            raise self._fail(
+                f"file is truncated (wanted {size} bytes at offset {pos}, file has {self._size});"
+                " copy the bag again or run `rosbag reindex` on the original"
+            )
         # pread: one system call per read, no seek (each call releases and re-takes the GIL)
         fd = self._file.fileno()
         parts = []
@@ -389,6 +404,11 @@ class Ros1Bag:
                 f"index_pos={index_pos} lies past the end of the file",
                 f"file is truncated (index at offset {index_pos}, file has {self._size} bytes); copy the bag again",
             )
+        if self._size - index_pos > _MAX_INDEX_BYTES:
+            raise _IndexUnusable(
+                f"index_pos={index_pos} leaves {self._size - index_pos} bytes of index, more than any real bag has",
+                f"bag index at offset {index_pos} is implausibly large (index_pos damaged?); run `rosbag reindex`",
+            )
         tail = self._read_at(index_pos, self._size - index_pos)
         connections = []
         infos = []
@@ -410,6 +430,11 @@ class Ros1Bag:
                 f"index at byte {index_pos} points past the chunks",
                 "bag index points past the chunks (file truncated?); run `rosbag reindex`",
             )
+        if len({info.pos for info in infos}) != len(infos):  # each would be read (and held) again
+            raise _IndexUnusable(
+                f"index at byte {index_pos} lists a chunk more than once",
+                "bag index lists a chunk more than once (damaged); run `rosbag reindex`",
+            )
         self.connections = connections
         self._conn_by_id = {c.id: c for c in self.connections}
         # Each chunk's IndexData records end where the next chunk (or the index) begins.
@@ -422,6 +447,8 @@ class Ros1Bag:
         """Parse the record at ``pos`` of ``buf``: (header fields, data start, data end)."""
         (hlen,) = _U32.unpack_from(buf, pos)
         hstart = pos + 4
+        if hstart + hlen + 4 > len(buf):
+            raise ValueError("record header runs past the end")
         fields = parse_header(buf[hstart : hstart + hlen])
         (dlen,) = _U32.unpack_from(buf, hstart + hlen)
         dstart = hstart + hlen + 4
@@ -455,6 +482,8 @@ class Ros1Bag:
         if _U32.unpack(fields["ver"])[0] != 1:
             raise ValueError("chunk info version is not 1")
         count = _U32.unpack(fields["count"])[0]
+        if dend - dstart != 8 * count:
+            raise ValueError(f"chunk info of {dend - dstart} bytes for {count} connections")
         pairs = struct.unpack_from(f"<{2 * count}I", buf, dstart)
         return ChunkInfo(
             pos=_U64.unpack(fields["chunk_pos"])[0],
@@ -468,6 +497,8 @@ class Ros1Bag:
         head = self._read_at(chunk.pos, min(_CHUNK_HEAD_GUESS, self._size - chunk.pos))
         try:
             (hlen,) = _U32.unpack_from(head, 0)
+            if hlen > _MAX_HEADER:
+                raise ValueError(f"header length {hlen}")
             if 4 + hlen + 4 > len(head):
                 head = self._read_at(chunk.pos, 4 + hlen + 4)
             fields = parse_header(head[4 : 4 + hlen])
@@ -478,7 +509,7 @@ class Ros1Bag:
             (dlen,) = _U32.unpack_from(head, 4 + hlen)
         except (ValueError, KeyError, struct.error) as err:
             raise self._fail(f"chunk at offset {chunk.pos} is damaged ({err}); run `rosbag reindex`") from None
-        if compression not in _DECOMPRESSORS:
+        if compression not in _COMPRESSIONS:
             raise self._unsupported(compression)
         return chunk.pos + 4 + hlen + 4, dlen, compression, size
 
@@ -489,18 +520,24 @@ class Ros1Bag:
         )
 
     def _chunk_buffer(self, chunk: ChunkInfo) -> bytes:
-        """A chunk's records, read and decompressed (checked against the header's size)."""
+        """A chunk's records, read and decompressed (checked against the header's size).
+
+        The declared size is checked for sanity before anything is read, and decompression stops
+        one byte past it: a chunk that lies about its size costs no more than a real one.
+        """
         data_pos, data_len, compression, size = self._chunk_data_span(chunk)
+        problem = bounded.size_problem(compression, data_len, size)
+        if problem is not None:
+            raise self._fail(f"chunk at offset {chunk.pos} {problem}; the bag is damaged")
         raw = self._read_at(data_pos, data_len)
         try:
-            buf = _DECOMPRESSORS[compression](raw)
+            buf = bounded.decompress(compression, raw, size)
         except (OSError, ValueError, RuntimeError) as err:
             raise self._fail(f"chunk at offset {chunk.pos} does not decompress ({err}); the bag is damaged") from None
         del raw
         if len(buf) != size:
-            raise self._fail(
-                f"chunk at offset {chunk.pos} holds {len(buf)} bytes, header says {size}; the bag is damaged"
-            )
+            held = f"more than {size}" if len(buf) > size else str(len(buf))
+            raise self._fail(f"chunk at offset {chunk.pos} holds {held} bytes, header says {size}; the bag is damaged")
         return buf
 
     # -- recovery ----------------------------------------------------------------------------
@@ -676,6 +713,8 @@ class Ros1Bag:
                 if _U32.unpack(fields["conn"])[0] not in conn_ids:
                     continue
                 count = _U32.unpack(fields["count"])[0]
+                if pos - dstart != 12 * count:
+                    raise ValueError(f"{pos - dstart} bytes for {count} entries")
                 entries = np.frombuffer(block, _INDEX_ENTRY, count, dstart)
                 out.append(entries["sec"].astype(np.int64) * _NS + entries["nsec"])
         except (ValueError, KeyError, struct.error) as err:
@@ -811,6 +850,7 @@ class Ros1Bag:
     ) -> Iterator[Message]:
         # Heap of cursors into loaded chunks: (time of next message, chunk pos, index, messages).
         heap: list[tuple[int, int, int, list[Message]]] = []
+        held: dict[int, int] = {}  # chunk pos -> bytes of its messages, until all are yielded
         nxt = 0
         while heap or nxt < len(todo):
             # Load every chunk whose messages could precede the head of the heap.
@@ -819,6 +859,12 @@ class Ros1Bag:
                 nxt += 1
                 msgs = self._load_chunk(chunk, wanted, start_ns, stop_ns)
                 if msgs:
+                    held[chunk.pos] = sum(len(m.data) for m in msgs)
+                    if sum(held.values()) > _MAX_HELD:
+                        raise self._fail(
+                            f"chunks overlapping in time (up to the one at offset {chunk.pos}) hold more than"
+                            f" {_MAX_HELD >> 20} MiB of messages at once; the bag is damaged, run `rosbag reindex`"
+                        )
                     heapq.heappush(heap, (msgs[0].time_ns, chunk.pos, 0, msgs))
             if not heap:
                 continue
@@ -839,6 +885,8 @@ class Ros1Bag:
                 yield msgs[k]
             if j < len(msgs):
                 heapq.heappush(heap, (msgs[j].time_ns, pos, j, msgs))
+            else:
+                del held[pos]
 
     # -- deserialization ---------------------------------------------------------------------
 
@@ -996,7 +1044,7 @@ class _Scanner:
                     usize = _U32.unpack(fields["size"])[0]
                 except (KeyError, ValueError, struct.error) as err:
                     return pos, f"damaged header of chunk {self.number} at byte {pos} ({err}); the rest is ignored"
-                if compression not in _DECOMPRESSORS:
+                if compression not in _COMPRESSIONS:
                     raise self.bag._unsupported(compression)
                 if usize == 0 and dlen == 0:  # rosbag writes the sizes once the chunk is complete
                     return pos, (
@@ -1005,6 +1053,9 @@ class _Scanner:
                     )
                 if end > size:
                     return pos, f"truncated at byte {size} in chunk {self.number} (which starts at byte {pos})"
+                problem = bounded.size_problem(compression, dlen, usize)
+                if problem is not None:  # a damaged chunk: as when it does not decompress
+                    return pos, f"chunk {self.number} at byte {pos} {problem}; it and the rest of the file are ignored"
                 self.open, self.index, self.index_end = pos, [], end
             elif op == OP_CONNECTION:  # top level: the index section
                 if end > size:

@@ -17,22 +17,32 @@ each storage's own index so that no per-message index of the whole bag is ever h
   bag are merged by time (ties: file order).
 
 Messages are CDR: ``deserialize_raw`` uses the typestore's ``deserialize_cdr``.
+
+Bounded work on hostile input (see ``bounded``): mcap chunks (lz4, zstd) are decompressed no
+further than the size their chunk record declares, which must be sane (rosbags' decompressors
+are replaced by bounded ones at import); messages of rosbag2's zstd "message" mode no further
+than ``bounded.most_from`` their compressed size. Any damage met while streaming is a BagError.
+Not bounded here: rosbag2's zstd "file" mode, which rosbags decompresses whole to a temporary
+folder when the bag is opened (disk, not memory), and the lengths rosbags reads from mcap records
+without checking them against the file (a huge one is a MemoryError, reported as damage).
 """
 
 from __future__ import annotations
 
 import heapq
+import sqlite3
 import struct
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from rosbags.rosbag2 import Reader, ReaderError
+from rosbags.rosbag2 import Reader, ReaderError, storage_mcap
 from rosbags.rosbag2.reader import DirectoryReader
 from rosbags.rosbag2.storage_mcap import McapReader
 from rosbags.rosbag2.storage_sqlite3 import Sqlite3Reader
 
+from spill2lerobot.bag import bounded
 from spill2lerobot.bag.ros1 import BagError, Message, TopicInfo
 
 if TYPE_CHECKING:
@@ -44,6 +54,26 @@ if TYPE_CHECKING:
 ROS2_SUFFIXES = (".mcap", ".db3")
 _MCAP_INDEX_ENTRY = np.dtype([("time", "<u8"), ("offset", "<u8")])
 _U16_U32 = struct.Struct("<HI")
+# What reading a damaged bag raises from inside rosbags (and the bounded decompressors); rosbags
+# sizes some reads by lengths from the file unchecked, hence MemoryError.
+_DAMAGE = (ReaderError, ValueError, struct.error, RuntimeError, EOFError, MemoryError, sqlite3.DatabaseError)
+
+
+def _bounded_mcap(compression: str):
+    """A decompressor for rosbags' mcap reader: (data, declared size) -> at most size + 1 bytes."""
+
+    def run(data: bytes, size: int) -> bytes:
+        problem = bounded.size_problem(compression, len(data), size)
+        if problem is not None:
+            raise ReaderError(f"mcap chunk {problem}")
+        return bounded.decompress(compression, data, size)  # rosbags then checks the size
+
+    return run
+
+
+# rosbags' own entries decompress whatever a chunk holds (a bomb: gigabytes); its ``decompress``
+# looks them up here on every chunk. tests/bag/test_bounds.py checks that these are in use.
+storage_mcap.DECOMPRESSORS.update({name: _bounded_mcap(name) for name in ("lz4", "zstd")})
 
 
 def is_ros2_bag(path: Path) -> bool:
@@ -66,7 +96,7 @@ class Ros2Bag:
         try:
             self._reader = Reader(self.path)
             self._reader.open()
-        except (ReaderError, OSError, KeyError, ValueError, struct.error) as exc:
+        except (OSError, KeyError, *_DAMAGE) as exc:
             detail = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
             raise BagError(
                 f"{self.path}: cannot read this ROS2 bag ({detail}); pass a .mcap/.db3 file or a rosbag2 folder"
@@ -252,13 +282,15 @@ class Ros2Bag:
             rows = self._sqlite_rows(storage, conns, start_ns, stop)
         else:
             rows = storage.messages(conns, start_ns, stop)
-        if self._compressed:
-            from rosbags.rosbag2.reader import zstd
-
-            rows = ((conn, t, zstd.decompress(data)) for conn, t, data in rows)
-        for conn, t, data in rows:
-            self.bytes_read += len(data)
-            yield Message(conn.topic, t, data, conn)
+        try:
+            for conn, t, data in rows:
+                if self._compressed:
+                    data = _decompress_message(data)
+                self.bytes_read += len(data)
+                yield Message(conn.topic, t, data, conn)
+        except _DAMAGE as exc:  # a damaged chunk or message: one line, like a ROS1 bag's
+            detail = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+            raise BagError(f"{self.path}: a chunk or message is damaged ({detail}); copy the bag again") from None
 
     @staticmethod
     def _sqlite_rows(storage: Sqlite3Reader, conns: list, start_ns: int, stop: int | None):
@@ -301,6 +333,15 @@ class Ros2Bag:
                 return bytes(self.deserialize_raw(bytes(payload), "sensor_msgs/msg/CompressedImage").data)
             except Exception:  # rosbags raises many types for damaged bytes
                 return b""
+
+
+def _decompress_message(data: bytes) -> bytes:
+    """A message of rosbag2's zstd "message" mode, no bigger than ``bounded.most_from`` allows."""
+    limit = bounded.most_from(len(data))
+    out = bounded.decompress("zstd", data, limit)
+    if len(out) > limit:
+        raise ValueError(f"a message of {len(data)} compressed bytes holds more than {limit} bytes")
+    return out
 
 
 def typestore_for_connections(connections) -> Typestore:

@@ -73,10 +73,14 @@ class CameraFailed(Exception):
 
 
 class CameraWorker:
-    def __init__(self, name: str, settings: EncoderSettings, bag_moments: dict | None = None) -> None:
-        """``bag_moments``: the state after the last finished chunk, when a bag is resumed."""
+    def __init__(
+        self, name: str, settings: EncoderSettings, bag_moments: dict | None = None, max_pixels: int | None = None
+    ) -> None:
+        """``bag_moments``: the state after the last finished chunk, when a bag is resumed.
+        ``max_pixels``: larger source images are bad frames, refused from their headers (no limit: None)."""
         self.name = name
         self._settings = settings
+        self._max_pixels = max_pixels
         self._bag_moments = PixelMoments(state=bag_moments)  # carried across the bag's chunks
         self._jobs: queue.Queue = queue.Queue(maxsize=QUEUE_FRAMES)
         self._results: queue.Queue = queue.Queue()
@@ -124,7 +128,7 @@ class CameraWorker:
 
     # --- worker side ---
     def _run(self) -> None:
-        decoder = ImageDecoder()
+        decoder = ImageDecoder(self._max_pixels)
         writer: SegmentWriter | None = None
         result = SegmentResult(0)
         try:

@@ -28,8 +28,9 @@ import numpy as np
 
 from spill2lerobot.errors import UserError
 from spill2lerobot.kuavo import DEPTH_TOPICS, Camera, depth_camera_names
-from spill2lerobot.profile import Profile
+from spill2lerobot.profile import Profile, image_pixel_limit
 from spill2lerobot.spill.cameras import CameraWorker, FrameJob, SegmentResult
+from spill2lerobot.spill.images import check_pixels, decoder_pixel_limit, png_size
 from spill2lerobot.spill.video import EncoderSettings, SegmentWriter, to_encoder_frame
 from spill2lerobot.stats import (
     QUANTILE_KEYS,
@@ -62,22 +63,28 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 class DepthDecoder:
-    """compressedDepth PNG or raw ``sensor_msgs/Image`` payload -> uint16 millimetres (HxW)."""
+    """compressedDepth PNG or raw ``sensor_msgs/Image`` payload -> uint16 millimetres (HxW).
+
+    ``max_pixels``: an image with more pixels (read from its header, before decoding) is refused
+    with ValueError, like a malformed one; None: no limit.
+    """
 
     @classmethod
-    def decode_message(cls, payload: bytes | memoryview, raw: bool) -> np.ndarray:
+    def decode_message(cls, payload: bytes | memoryview, raw: bool, max_pixels: int | None = None) -> np.ndarray:
         """A serialized depth message: ``sensor_msgs/Image`` (``raw``) or compressedDepth
         ``sensor_msgs/CompressedImage``. A malformed one raises ValueError."""
         try:
             if raw:
-                return cls.decode_raw(payload)
+                return cls.decode_raw(payload, max_pixels)
             fmt, data = _compressed_image_fields(payload)
-            return cls.decode_compressed(data, fmt)
+            return cls.decode_compressed(data, fmt, max_pixels)
         except (IndexError, struct.error, UnicodeError) as exc:
             raise ValueError(f"malformed depth message ({type(exc).__name__})") from None
 
     @staticmethod
-    def decode_compressed(data: bytes, fmt: str = "16UC1; compressedDepth png") -> np.ndarray:
+    def decode_compressed(
+        data: bytes, fmt: str = "16UC1; compressedDepth png", max_pixels: int | None = None
+    ) -> np.ndarray:
         """The ``data`` of a compressedDepth CompressedImage: the PNG after its config header
         (found by its signature, like the original). 16UC1: millimetres. 32FC1 (``fmt`` starts
         with it): the PNG holds quantised inverse depth, decoded as compressed_depth_image_transport
@@ -88,6 +95,9 @@ class DepthDecoder:
         # A fresh decoder per image: FFmpeg's PNG decoder, reused, carries state from the
         # previous picture into the next one (16-bit images come out as running sums).
         png = av.CodecContext.create("png", "r")
+        if max_pixels is not None:
+            check_pixels(*png_size(data[start : start + 24]), max_pixels)
+            png.options = {"max_pixels": str(decoder_pixel_limit(max_pixels))}
         frames = png.decode(av.Packet(data[start:])) or png.decode(None)
         if not frames:
             raise ValueError("the PNG decoder returned no picture")
@@ -103,7 +113,7 @@ class DepthDecoder:
         return metres_to_mm(np.where(values == 0, np.nan, metres))
 
     @staticmethod
-    def decode_raw(payload: bytes | memoryview) -> np.ndarray:
+    def decode_raw(payload: bytes | memoryview, max_pixels: int | None = None) -> np.ndarray:
         """A serialized ``sensor_msgs/Image`` (16UC1/mono16 mm or 32FC1 m), rows padded to ``step``."""
         view = memoryview(payload)
         pos = 12  # header: seq u32, stamp (2 x u32)
@@ -120,7 +130,9 @@ class DepthDecoder:
         data = view[pos + 9 : pos + 9 + size]
         kinds = {"16UC1": "u2", "mono16": "u2", "32FC1": "f4"}
         if encoding not in kinds:
-            raise ValueError(f"depth image encoding {encoding!r} is not 16UC1, mono16 or 32FC1")
+            raise ValueError(f"depth image encoding {encoding[:60]!r} is not 16UC1, mono16 or 32FC1")
+        if max_pixels is not None:
+            check_pixels(width, height, max_pixels)
         dtype = np.dtype(kinds[encoding]).newbyteorder(">" if bigendian else "<")
         row = width * dtype.itemsize
         if height == 0 or width == 0 or step < row or len(data) < step * (height - 1) + row:
@@ -295,12 +307,12 @@ class DepthWorker(CameraWorker):
         self._colour = colour
         self._decoder_depth = DepthDecoder()
         settings = DepthEncoderSettings.for_profile(profile) if self._native else self._colour
-        super().__init__(camera.name, settings, bag_moments)
+        super().__init__(camera.name, settings, bag_moments, image_pixel_limit(profile))
 
     def _encode(self, job: FrameJob, decoder, writer: SegmentWriter, result: SegmentResult) -> None:
         size = self._colour.width, self._colour.height
         try:
-            depth = resize_nearest(self._decoder_depth.decode_message(job.image, self._raw), *size)
+            depth = resize_nearest(self._decoder_depth.decode_message(job.image, self._raw, self._max_pixels), *size)
         except (ValueError, OSError, av.FFmpegError) as exc:
             # no good depth yet in this chunk: zero (no reading)
             depth = self._stand_in(job, exc, result, "depth image", lambda: np.zeros((size[1], size[0]), np.uint16))
@@ -329,10 +341,11 @@ class DepthWorker(CameraWorker):
 def make_worker(
     camera: Camera, profile: Profile, settings: EncoderSettings, bag_moments: dict | None = None
 ) -> CameraWorker:
-    """``bag_moments``: the camera's carried pixel sums when a bag is resumed (see stats.PixelMoments)."""
+    """``bag_moments``: the camera's carried pixel sums when a bag is resumed (see stats.PixelMoments).
+    Images over the profile's pixel limit (``image_pixel_limit``) are bad frames, never decoded."""
     if camera.is_depth:
         return DepthWorker(camera, profile, settings, bag_moments)
-    return CameraWorker(camera.name, settings, bag_moments)
+    return CameraWorker(camera.name, settings, bag_moments, image_pixel_limit(profile))
 
 
 # --- statistics -------------------------------------------------------------------------------

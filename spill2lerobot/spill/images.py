@@ -9,6 +9,11 @@ deserialization, no pixel work); the camera worker turns it into an ``av.VideoFr
 (``ImageDecoder``), which ``to_rgb_frame`` then resizes to the dataset's size. An encoding a
 colour camera cannot show (depth, bayer, 16-bit) is a one-line ``UserError``
 (``check_image``), raised before anything of that camera is encoded.
+
+Bounded work: given a pixel limit (``profile.image_pixel_limit``), an image's size is read from
+its header (JPEG frame header, PNG IHDR, raw width and height) before it is decoded, and a bigger
+one is an undecodable image (ValueError), like a corrupt one; FFmpeg's decoders get the limit
+too (``decoder_pixel_limit``), for headers that say one thing and hold another.
 """
 
 from __future__ import annotations
@@ -38,6 +43,11 @@ RAW_ENCODINGS: dict[str, tuple[int, str]] = {
 
 _HEIGHT_WIDTH = struct.Struct("<II")
 _BIGENDIAN_STEP = struct.Struct("<BI")
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# JPEG markers: frame headers (SOF0..SOF15 less DHT, JPG, DAC) carry the size; these have no length.
+_JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+_JPEG_NO_LENGTH = frozenset({0x01, *range(0xD0, 0xD9)})  # TEM, RST0..7, SOI
 
 
 @dataclass(frozen=True)
@@ -90,6 +100,64 @@ def raw_image(payload: bytes | memoryview) -> RawImage:
     return RawImage(width, height, encoding, step, bytes(view[pos + 4 : pos + 4 + size]))
 
 
+def png_size(data: bytes | memoryview) -> tuple[int, int]:
+    """(width, height) of a PNG from its IHDR chunk (which must come first), without decoding."""
+    if len(data) < 24 or bytes(data[:8]) != PNG_SIGNATURE or bytes(data[12:16]) != b"IHDR":
+        raise ValueError("PNG without an IHDR header")
+    width, height = struct.unpack_from(">II", data, 16)
+    return width, height
+
+
+def jpeg_size(data: bytes) -> tuple[int, int]:
+    """(width, height) of a JPEG from its first frame header (SOFn), without decoding.
+
+    Walks the marker segments by their lengths, skipping bytes between segments the way FFmpeg's
+    decoder does (to the next 0xFF and marker code). The decoder's own pixel limit catches a
+    frame header hidden where FFmpeg looks and this walk does not.
+    """
+    pos, end = 0, len(data)
+    while True:
+        pos = data.find(b"\xff", pos)
+        if pos < 0 or pos + 1 >= end:
+            raise ValueError("no JPEG frame header")
+        marker = data[pos + 1]
+        if marker in (0x00, 0xFF):  # not a marker (stuffed byte) or fill
+            pos += 1
+        elif marker in (0xD9, 0xDA):  # end of image, start of scan: no frame header before
+            raise ValueError("no JPEG frame header before the image data")
+        elif marker in _JPEG_NO_LENGTH:
+            pos += 2
+        elif marker in _JPEG_SOF:
+            if pos + 9 > end:
+                raise ValueError("JPEG frame header cut off")
+            height, width = struct.unpack_from(">HH", data, pos + 5)
+            return width, height
+        elif pos + 4 > end:
+            raise ValueError("JPEG segment cut off")
+        else:
+            pos += 2 + int.from_bytes(data[pos + 2 : pos + 4], "big")
+
+
+def compressed_size(data: bytes) -> tuple[int, int]:
+    """(width, height) of compressed image bytes, read as ``JpegDecoder`` will decode them."""
+    return png_size(data) if data[:4] == PNG_SIGNATURE[:4] else jpeg_size(data)
+
+
+def check_pixels(width: int, height: int, limit: int) -> None:
+    """An image larger than ``limit`` pixels (or of no size) is not decoded: ValueError."""
+    if width <= 0 or height <= 0:
+        raise ValueError(f"image header gives a size of {width}x{height}")
+    if width * height > limit:
+        raise ValueError(
+            f"{width}x{height} image is larger than the limit of {limit} pixels (faults.max_image_pixels)"
+        )
+
+
+def decoder_pixel_limit(limit: int) -> int:
+    """FFmpeg's ``max_pixels`` for a pixel limit: a backstop with room for the rows decoders pad."""
+    return 2 * limit + (1 << 16)
+
+
 def image_of(msgtype: str) -> Callable[[bytes | memoryview], bytes | RawImage]:
     """What the camera worker needs of one message of ``msgtype`` (cheap: a slice of it)."""
     return raw_image if msgtype == RAW_IMAGE else compressed_data
@@ -128,14 +196,20 @@ def raw_frame(image: RawImage) -> av.VideoFrame:
 
 
 class ImageDecoder:
-    """Decodes what ``image_of`` returned into an ``av.VideoFrame`` (any size, any format)."""
+    """Decodes what ``image_of`` returned into an ``av.VideoFrame`` (any format; with
+    ``max_pixels``, no bigger than that: checked from the header before decoding)."""
 
-    def __init__(self) -> None:
-        self._compressed = JpegDecoder()
+    def __init__(self, max_pixels: int | None = None) -> None:
+        self._max_pixels = max_pixels
+        self._compressed = JpegDecoder(None if max_pixels is None else decoder_pixel_limit(max_pixels))
 
     def decode(self, image: bytes | RawImage) -> av.VideoFrame:
         if isinstance(image, RawImage):
+            if self._max_pixels is not None:
+                check_pixels(image.width, image.height, self._max_pixels)
             return raw_frame(image)
         if not image:  # an empty packet would put FFmpeg's decoder into draining mode
             raise ValueError("the message holds no image data")
+        if self._max_pixels is not None:
+            check_pixels(*compressed_size(image), self._max_pixels)
         return self._compressed.decode(image)

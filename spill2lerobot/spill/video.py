@@ -112,16 +112,22 @@ def available_cores() -> int:
 
 
 class JpegDecoder:
-    """Decodes compressed images (JPEG, or PNG) with FFmpeg; keeps YUV to skip an RGB pass."""
+    """Decodes compressed images (JPEG, or PNG) with FFmpeg; keeps YUV to skip an RGB pass.
 
-    def __init__(self) -> None:
+    ``max_pixels``: FFmpeg's own limit on a picture's size (it refuses to allocate a bigger one).
+    """
+
+    def __init__(self, max_pixels: int | None = None) -> None:
         self._contexts: dict[str, av.CodecContext] = {}
+        self._options = {} if max_pixels is None else {"max_pixels": str(max_pixels)}
 
     def decode(self, data: bytes) -> av.VideoFrame:
         codec = "png" if data[:4] == b"\x89PNG" else "mjpeg"
         context = self._contexts.get(codec)
         if context is None:
             context = self._contexts[codec] = av.CodecContext.create(codec, "r")
+            if self._options:
+                context.options = dict(self._options)
         frames = context.decode(av.Packet(data))
         if codec == "png":  # FFmpeg's png decoder carries state from one image into the next
             self._contexts.pop(codec, None)
