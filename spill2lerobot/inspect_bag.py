@@ -33,7 +33,7 @@ from spill2lerobot import kuavo
 from spill2lerobot.bag import Ros2Bag, is_ros2_bag, open_bag, ros1
 from spill2lerobot.bag.ros1 import BagError, Ros1Bag
 from spill2lerobot.errors import UserError
-from spill2lerobot.profile import DEFAULT_PROFILE, FieldPart, Profile, load_profile
+from spill2lerobot.profile import DEFAULT_PROFILE, MAX_FPS, MAX_SIDE, MIN_SIDE, FieldPart, Profile, load_profile
 from spill2lerobot.suggest_generic import generic_base, looks_like_kuavo, suggest_features
 
 COMPRESSED_IMAGE = "sensor_msgs/msg/CompressedImage"
@@ -459,6 +459,7 @@ def _decoded_size(codec: str, data: bytes) -> tuple[int, int]:
     import av
 
     context = av.CodecContext.create("mjpeg" if codec == "jpeg" else "png", "r")
+    context.options = {"max_pixels": str(1 << 26)}  # a hostile header must not make FFmpeg allocate GBs
     frames = context.decode(av.Packet(data)) or context.decode(None)
     if not frames:
         raise ValueError("no picture")
@@ -720,7 +721,7 @@ def suggest(index: IndexView, facts: Mapping[str, TopicFacts], base: Profile) ->
         values.append(Inferred("dataset.main_timeline", main, why))
     main_facts = facts.get(cams.get(main, kuavo.CAMERA_TOPICS[main]))
     if main_facts is not None and main_facts.rate_hz:
-        fps = max(1, round(main_facts.rate_hz))
+        fps = min(MAX_FPS, max(1, round(main_facts.rate_hz)))
         ds.main_timeline_fps = fps
         values.append(Inferred("dataset.main_timeline_fps", fps, f"{main} measured at {main_facts.rate_hz:.2f} Hz"))
         train_hz = _train_hz(fps, base.dataset.train_hz)
@@ -736,7 +737,7 @@ def suggest(index: IndexView, facts: Mapping[str, TopicFacts], base: Profile) ->
         warnings.append(f"{main}: rate not measurable; main_timeline_fps kept as {ds.main_timeline_fps}")
     image = main_facts.image if main_facts is not None else None
     if image is not None and image.width and image.height:
-        width, height = image.width - image.width % 2, image.height - image.height % 2
+        width, height = _resize_side(image.width), _resize_side(image.height)
         ds.resize.width, ds.resize.height = width, height
         odd = "" if (width, height) == (image.width, image.height) else ", rounded down to even"
         why = f"{main} images are {image.width}x{image.height} {image.codec or image.format}{odd}"
@@ -749,6 +750,11 @@ def suggest(index: IndexView, facts: Mapping[str, TopicFacts], base: Profile) ->
     return profile, Suggestion(values, warnings, checked.frames, checked.reason, _differences(base, profile))
 
 
+def _resize_side(pixels: int) -> int:
+    """An image side as a resize the profile accepts: even, within MIN_SIDE..MAX_SIDE."""
+    return min(MAX_SIDE, max(MIN_SIDE, pixels - pixels % 2))
+
+
 def _suggest_generic(index, facts: Mapping[str, TopicFacts], base: Profile) -> tuple[Profile, Suggestion]:
     """Not a Kuavo bag: a generic profile from its cameras, joint states and commands."""
     warnings: list[str] = []
@@ -759,7 +765,7 @@ def _suggest_generic(index, facts: Mapping[str, TopicFacts], base: Profile) -> t
     main_facts = facts.get(features.cameras[main])
     if main_facts is not None and main_facts.rate_hz:
         values.append(Inferred("dataset.main_timeline", main, "the fastest camera"))
-        ds.main_timeline_fps = max(1, round(main_facts.rate_hz))
+        ds.main_timeline_fps = min(MAX_FPS, max(1, round(main_facts.rate_hz)))
         ds.train_hz = _train_hz(ds.main_timeline_fps, base.dataset.train_hz)
         values.append(
             Inferred("dataset.main_timeline_fps", ds.main_timeline_fps, f"measured {main_facts.rate_hz:.2f} Hz")
@@ -767,7 +773,7 @@ def _suggest_generic(index, facts: Mapping[str, TopicFacts], base: Profile) -> t
         values.append(Inferred("dataset.train_hz", ds.train_hz, f"divides {ds.main_timeline_fps}"))
         image = main_facts.image
         if image is not None and image.width and image.height:
-            ds.resize.width, ds.resize.height = image.width - image.width % 2, image.height - image.height % 2
+            ds.resize.width, ds.resize.height = _resize_side(image.width), _resize_side(image.height)
             values.append(
                 Inferred("dataset.resize", {"width": ds.resize.width, "height": ds.resize.height}, f"{main} images")
             )

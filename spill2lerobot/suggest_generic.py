@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping
 
 from spill2lerobot import kuavo
-from spill2lerobot.generic import part_names
+from spill2lerobot.generic import MAX_CAMERAS, MAX_LABEL, MAX_NAME, MAX_VALUES, part_names
 from spill2lerobot.profile import FeatureOptions, FieldPart, Profile
 
 COMPRESSED_IMAGE = "sensor_msgs/msg/CompressedImage"
@@ -32,11 +32,11 @@ def looks_like_kuavo(topics: Mapping[str, object]) -> bool:
 def camera_names(topics: list[str]) -> dict[str, str]:
     """'/camera/front/image_raw/compressed' -> 'front' (unique, letters/digits/_ only)."""
     out: dict[str, str] = {}
-    for i, topic in enumerate(topics):
+    for i, topic in enumerate(topics[:MAX_CAMERAS]):
         words = [w for w in topic.strip("/").split("/") if w.lower() not in _NOISE]
-        name = re.sub(r"[^A-Za-z0-9_]", "_", "_".join(words)) or f"cam{i}"
+        name = re.sub(r"[^A-Za-z0-9_]", "_", "_".join(words))[: MAX_NAME - 8] or f"cam{i}"
         while name in out:
-            name = f"{name}_{i}"
+            name = f"{name[: MAX_NAME - 8]}_{i}"
         out[name] = topic
     return out
 
@@ -60,10 +60,12 @@ def _part(bag, topic: str, msgtype: str, first_ns: int, warnings: list[str]) -> 
         return None
     if msgtype == JOINT_STATE:
         names = [str(n) for n in msg.name]
-        if names and len(set(names)) == len(names) and len(names) == len(msg.position):
+        usable = len(names) <= MAX_VALUES and all(len(n) <= MAX_LABEL for n in names)
+        if usable and names and len(set(names)) == len(names) and len(names) == len(msg.position):
             return FieldPart(topic=topic, field="position", joints=names)
-        return FieldPart(topic=topic, field="position", slice=[0, len(msg.position)]) if len(msg.position) else None
-    values = len(getattr(msg, ARRAY_TYPES[msgtype]))
+        count = min(len(msg.position), MAX_VALUES)
+        return FieldPart(topic=topic, field="position", slice=[0, count]) if count else None
+    values = min(len(getattr(msg, ARRAY_TYPES[msgtype])), MAX_VALUES)
     return FieldPart(topic=topic, field=ARRAY_TYPES[msgtype], slice=[0, values]) if values else None
 
 
