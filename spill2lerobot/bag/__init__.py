@@ -13,6 +13,8 @@ __all__ = ["BagError", "Ros1Bag", "Ros2Bag", "is_ros2_bag", "open_bag"]
 def open_bag(path: str | Path, recover: bool = False) -> Ros1Bag | Ros2Bag:
     """ROS2 for ``.mcap``/``.db3`` files and rosbag2 folders (``metadata.yaml``), else ROS1."""
     path = Path(path)
+    if path.exists() and not (path.is_file() or path.is_dir()):  # a FIFO would block, a device never end
+        raise BagError(f"{path}: not a regular file (a pipe, socket or device); pass a bag file or folder")
     if is_ros2_bag(path):
         return Ros2Bag(path)
     return Ros1Bag(path, recover=recover)

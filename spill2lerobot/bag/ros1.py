@@ -439,7 +439,8 @@ class Ros1Bag:
         self._conn_by_id = {c.id: c for c in self.connections}
         # Each chunk's IndexData records end where the next chunk (or the index) begins.
         positions = sorted(info.pos for info in infos)
-        self._block_end = dict(zip(positions, [*positions[1:], index_pos], strict=True))
+        ends = [*positions[1:], index_pos] if positions else []  # a bag without chunks has no blocks
+        self._block_end = dict(zip(positions, ends, strict=True))
         self.chunks = sorted((i for i in infos if i.counts), key=lambda i: (i.start_ns, i.pos))
 
     @staticmethod
@@ -515,7 +516,7 @@ class Ros1Bag:
 
     def _unsupported(self, compression: str) -> BagError:
         return self._fail(
-            f"unsupported chunk compression {compression!r}; decompress it with"
+            f"unsupported chunk compression {compression[:40]!r}; decompress it with"
             " `rosbag decompress` (none, bz2 and lz4 are supported)"
         )
 

@@ -284,6 +284,8 @@ def _check_chunks(layout: SpillLayout, episodes: list[Episode], profile: Profile
         shape = ChunkShape(cameras, *dims, tuple(plan.topics))
         for ref in ep.chunks:
             check_chunk(layout, ref.bag_id, {"chunk": ref.chunk, "frames": ref.frames}, shape)
+    for bag in {ep.bag.id: ep.bag for ep in episodes}.values():
+        bag_report(layout, bag)  # its report.json too, before anything is written
 
 
 def _merge_into(

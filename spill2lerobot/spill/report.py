@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from spill2lerobot.spill import journal
-from spill2lerobot.spill.format import BagReport, parse, read_json
+from spill2lerobot.spill.format import BagReport, SpillDamaged, parse, read_json
 from spill2lerobot.spill.journal import BagEntry
 from spill2lerobot.spill.layout import SpillLayout
 from spill2lerobot.spill.verify import read_chunk_stats
@@ -17,7 +17,7 @@ def bag_report(layout: SpillLayout, bag: BagEntry) -> dict:
     try:
         report = parse(BagReport, read_json(path, todo=AGAIN), path, AGAIN).model_dump()
     except FileNotFoundError:
-        report = {"bag": bag.path}
+        raise SpillDamaged(f"{path}: missing; {AGAIN}") from None
     faults: dict[str, dict[str, int]] = {}
     for entry in journal.read_journal(layout, bag.id):
         stats = read_chunk_stats(layout, bag.id, entry["chunk"], entry["frames"])

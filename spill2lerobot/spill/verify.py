@@ -156,11 +156,17 @@ def check_segment(path: Path, frames: int) -> None:
 def read_shard_columns(path: Path, columns: list[str]) -> pa.Table:
     """A checked shard's columns; damage past its footer is still one line."""
     try:
-        return pq.read_table(path, columns=columns)
+        table = pq.read_table(path, columns=columns)
     except (pa.ArrowException, OSError) as exc:
         if isinstance(exc, OSError) and exc.errno in DISK_ERRORS:
             raise  # a disk error, reported as such by the CLI
         raise ChunkDamaged(path, f"damaged Parquet shard ({_first_line(exc)})") from None
+    for name in columns:  # stage 1 writes no nulls: one is damage, and would shift values
+        column = table.column(name)
+        values = column.combine_chunks().flatten() if pa.types.is_fixed_size_list(column.type) else column
+        if column.null_count or values.null_count:
+            raise ChunkDamaged(path, f"column {name[:80]} holds missing values")
+    return table
 
 
 def _first_line(exc: Exception) -> str:
