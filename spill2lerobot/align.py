@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 
-def target_times(main_times_ns: np.ndarray, sample_drop: int, stride: int, cutoff_ns: int) -> np.ndarray:
+def target_times(main_times_ns: NDArray[Any], sample_drop: int, stride: int, cutoff_ns: int) -> NDArray[Any]:
     """The original's timeline: main-camera times, ends dropped, every ``stride``-th, < cutoff."""
     times = np.asarray(main_times_ns, dtype=np.int64)
     if sample_drop > 0:
@@ -58,7 +59,7 @@ class _TopicCursor:
 class StreamingAligner:
     """Feed messages in record-time order; get complete frames back in timeline order."""
 
-    def __init__(self, targets_ns: np.ndarray, topics: list[str], first_target: int = 0) -> None:
+    def __init__(self, targets_ns: NDArray[Any], topics: list[str], first_target: int = 0) -> None:
         self._targets = [int(t) for t in targets_ns]
         self._topics = list(topics)
         self._cursors = {topic: _TopicCursor(first_target) for topic in self._topics}
@@ -80,7 +81,7 @@ class StreamingAligner:
             if not same_time:
                 cursor.prev = Pick(time_ns, payload)  # the common case: nothing settled yet
             return []
-        current = prev if same_time else Pick(time_ns, payload)
+        current = prev if same_time and prev is not None else Pick(time_ns, payload)
         while j < len(targets) and targets[j] <= time_ns:
             target = targets[j]
             # Nearest wins; a tie goes to the earlier message, like numpy's argmin.
@@ -110,7 +111,7 @@ class StreamingAligner:
         frame.resume_from_ns[topic] = resume_ns
 
     def _pop_complete(self) -> list[AlignedFrame]:
-        out = []
+        out: list[AlignedFrame] = []
         while True:
             frame = self._pending.get(self._next_out)
             if frame is None or len(frame.picks) < len(self._topics):

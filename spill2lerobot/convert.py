@@ -11,13 +11,15 @@ from pathlib import Path
 from spill2lerobot.errors import UserError
 from spill2lerobot.merge.merge import MergeResult, merge_spill
 from spill2lerobot.merge.plan import EpisodeMode
-from spill2lerobot.profile import Profile
+from spill2lerobot.profiles import Profile
 from spill2lerobot.safety import SPILL_MARKER, check_locations, has_marker
 from spill2lerobot.spill import journal
 from spill2lerobot.spill.format import BagEntry
 from spill2lerobot.spill.layout import SpillLayout
 from spill2lerobot.spill.ownership import claim_spill, remove_spill
-from spill2lerobot.spill.stage1 import select_bags, spill_bags
+from spill2lerobot.spill.planning import select_bags
+from spill2lerobot.spill.progress import Position
+from spill2lerobot.spill.stage1 import spill_bags
 
 
 @dataclass
@@ -40,6 +42,7 @@ def run_convert(
     restart: bool = False,
     jobs: int = 1,
     progress: Callable[[str], None] = print,
+    position: Position | None = None,
 ) -> ConvertResult:
     keep_spill = spill is not None
     layout = SpillLayout(spill or default_spill(out))
@@ -55,7 +58,7 @@ def run_convert(
         return ConvertResult(None, 0.0)
     with claim_spill(layout, "convert", create=True, restart=restart):
         started = time.monotonic()
-        spill_bags(layout, bags, profile, jobs=jobs, progress=progress)
+        spill_bags(layout, bags, profile, jobs=jobs, progress=progress, position=position)
         stage1_seconds = time.monotonic() - started
         result = merge_spill(layout, out, episodes, progress)
         if not keep_spill:

@@ -4,12 +4,27 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+from numpy.typing import NDArray
+
+from spill2lerobot.encoding import (
+    DEPTH_EXTRA_OPTIONS,
+    DEPTH_MAX_M,
+    DEPTH_MIN_M,
+    DEPTH_SHIFT_M,
+    DEPTH_UNIT,
+    DEPTH_USE_LOG,
+    DepthEncoderSettings,
+    EncoderSettings,
+)
+from spill2lerobot.profiles import Profile
 
 CODEBASE_VERSION = "v3.0"
+LEROBOT_CODEC_NAMES = {"libsvtav1": "av1", "libx264": "h264"}  # what lerobot's info.json shows
 CHUNKS_SIZE = 1000  # files per chunk folder
 DATA_FILE_SIZE_MB = 100
 VIDEO_FILE_SIZE_MB = 200
@@ -38,17 +53,84 @@ def next_file(chunk_index: int, file_index: int) -> tuple[int, int]:
     return chunk_index, file_index
 
 
-def vector_feature(names: list[str]) -> dict:
+def vector_feature(names: list[str]) -> dict[str, Any]:
     return {"dtype": "float32", "shape": [len(names)], "names": names}
 
 
-def video_feature(height: int, width: int, info: dict) -> dict:
+def video_feature(height: int, width: int, info: dict[str, Any]) -> dict[str, Any]:
     return {"dtype": "video", "shape": [height, width, 3], "names": ["height", "width", "channels"], "info": info}
 
 
+def video_info(settings: EncoderSettings) -> dict[str, Any]:
+    """``features[key]["info"]`` of a video feature, as lerobot writes it."""
+    return {
+        "video.height": settings.height,
+        "video.width": settings.width,
+        "video.codec": LEROBOT_CODEC_NAMES[settings.codec],
+        "video.pix_fmt": settings.pix_fmt,
+        "video.fps": settings.fps,
+        "video.channels": 3,
+        "has_audio": False,
+        "video.g": settings.g,
+        "video.crf": settings.crf,
+        "video.preset": settings.preset,
+        "video.fast_decode": settings.fast_decode,
+        "video.video_backend": "pyav",
+        "video.extra_options": {},
+        "is_depth_map": False,
+    }
+
+
+def depth_video_info(settings: DepthEncoderSettings) -> dict[str, Any]:
+    """``features[key]["info"]`` of a native depth feature, as lerobot 0.6.1 writes it."""
+    return {
+        "is_depth_map": True,
+        "depth_unit": DEPTH_UNIT,
+        "video.height": settings.height,
+        "video.width": settings.width,
+        "video.codec": "hevc",
+        "video.pix_fmt": settings.pix_fmt,
+        "video.fps": settings.fps,
+        "video.channels": 1,
+        "has_audio": False,
+        "video.g": settings.g,
+        "video.crf": settings.crf,
+        "video.preset": None,
+        "video.fast_decode": 0,
+        "video.video_backend": "pyav",
+        "video.extra_options": dict(DEPTH_EXTRA_OPTIONS),
+        "video.depth_min": DEPTH_MIN_M,
+        "video.depth_max": DEPTH_MAX_M,
+        "video.shift": DEPTH_SHIFT_M,
+        "video.use_log": DEPTH_USE_LOG,
+    }
+
+
+def depth_feature(profile: Profile) -> dict[str, Any]:
+    """info.json feature of a depth camera in the profile's ``depth_mode``."""
+    if profile.dataset.depth_mode == "rgb8":
+        settings = EncoderSettings.from_profile(profile)
+        info, channels = video_info(settings), 3
+    else:
+        depth = DepthEncoderSettings.for_profile(profile)
+        settings, info, channels = depth, depth_video_info(depth), 1
+    return {
+        "dtype": "video",
+        "shape": [settings.height, settings.width, channels],
+        "names": ["height", "width", "channels"],
+        "info": info,
+    }
+
+
 def info_json(
-    *, fps: int, features: dict, total_episodes: int, total_frames: int, total_tasks: int, robot_type: str | None
-) -> dict:
+    *,
+    fps: int,
+    features: dict[str, Any],
+    total_episodes: int,
+    total_frames: int,
+    total_tasks: int,
+    robot_type: str | None,
+) -> dict[str, Any]:
     return {
         "codebase_version": CODEBASE_VERSION,
         "fps": fps,
@@ -66,7 +148,7 @@ def info_json(
     }
 
 
-def data_schema(features: dict) -> pa.Schema:
+def data_schema(features: dict[str, Any]) -> pa.Schema:
     """Arrow schema of data/*.parquet, with the HF-datasets feature metadata lerobot writes."""
     fields, hf = [], {}
     for key, ft in {**features, **DEFAULT_FEATURES}.items():
@@ -115,7 +197,7 @@ def write_tasks(path: Path, tasks: list[str]) -> None:
     pq.write_table(table, path)
 
 
-def stats_columns(stats: dict[str, dict[str, np.ndarray]]) -> dict[str, list]:
+def stats_columns(stats: dict[str, dict[str, NDArray[Any]]]) -> dict[str, list[Any]]:
     """Episode stats flattened to ``stats/<feature>/<stat>`` cells (one episode)."""
     return {
         f"stats/{key}/{name}": np.asarray(value).tolist()
@@ -124,7 +206,7 @@ def stats_columns(stats: dict[str, dict[str, np.ndarray]]) -> dict[str, list]:
     }
 
 
-def stats_type(name: str, value: np.ndarray) -> pa.DataType:
+def stats_type(name: str, value: NDArray[Any]) -> pa.DataType:
     """lerobot stores counts as int64 lists and everything else as (nested) double lists."""
     leaf = pa.int64() if name == "count" else pa.float64()
     dtype: pa.DataType = leaf

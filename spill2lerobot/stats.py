@@ -11,15 +11,17 @@ Dataset statistics aggregate the episodes' like lerobot's ``aggregate_stats``.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 QUANTILES = (0.01, 0.10, 0.50, 0.90, 0.99)
 QUANTILE_KEYS = tuple(f"q{int(q * 100):02d}" for q in QUANTILES)
 NUM_BINS = 5000
 STAT_KEYS = ("min", "max", "mean", "std", "count", *QUANTILE_KEYS)
 
-Stats = dict[str, np.ndarray]
+Stats = dict[str, NDArray[Any]]
 
 
 # --- which frames lerobot samples for image statistics -------------------------------------
@@ -30,12 +32,12 @@ def estimate_num_samples(length: int, min_samples: int = 100, max_samples: int =
     return max(min_samples, min(int(length**power), max_samples))
 
 
-def sample_indices(length: int) -> np.ndarray:
+def sample_indices(length: int) -> NDArray[Any]:
     """Frame indices (within an episode of ``length`` frames) lerobot reads for image stats."""
     return np.round(np.linspace(0, length - 1, estimate_num_samples(length))).astype(int)
 
 
-def downsample_for_stats(rgb: np.ndarray) -> np.ndarray:
+def downsample_for_stats(rgb: NDArray[Any]) -> NDArray[Any]:
     """HxWx3 -> the pixel subset lerobot uses (every k-th row and column, ~150 px wide)."""
     height, width = rgb.shape[:2]
     if max(width, height) < 300:
@@ -44,7 +46,7 @@ def downsample_for_stats(rgb: np.ndarray) -> np.ndarray:
     return rgb[::step, ::step]
 
 
-def channel_value_counts(rgb: np.ndarray) -> np.ndarray:
+def channel_value_counts(rgb: NDArray[Any]) -> NDArray[Any]:
     """(3, 256) int64: how often each uint8 value occurs per channel in the stats pixels."""
     pixels = downsample_for_stats(rgb).reshape(-1, rgb.shape[-1])
     return np.stack([np.bincount(pixels[:, c], minlength=256) for c in range(pixels.shape[1])])
@@ -60,7 +62,7 @@ class PixelMoments:
     value counts still give min, max and the quantiles.
     """
 
-    def __init__(self, channels: int = 3, state: dict | None = None) -> None:
+    def __init__(self, channels: int = 3, state: dict[str, Any] | None = None) -> None:
         self.sum = np.zeros(channels, dtype=np.float32)
         self.sum_sq = np.zeros(channels, dtype=np.float32)
         self.pixels = 0
@@ -69,19 +71,19 @@ class PixelMoments:
             self.sum_sq[:] = np.asarray(state["sum_sq"], dtype=np.float32)
             self.pixels = int(state["pixels"])
 
-    def add(self, rgb: np.ndarray) -> None:
+    def add(self, rgb: NDArray[Any]) -> None:
         pixels = downsample_for_stats(rgb).reshape(-1, rgb.shape[-1]).astype(np.float32)
         self.sum = np.cumsum(np.concatenate([self.sum[None], pixels]), axis=0, dtype=np.float32)[-1]
         self.sum_sq = np.cumsum(np.concatenate([self.sum_sq[None], pixels**2]), axis=0, dtype=np.float32)[-1]
         self.pixels += len(pixels)
 
-    def mean_std(self) -> tuple[np.ndarray, np.ndarray]:
+    def mean_std(self) -> tuple[NDArray[Any], NDArray[Any]]:
         """float32 mean and std of the pixel values (0..255), as lerobot's RunningQuantileStats."""
         mean = self.sum / self.pixels
         variance = self.sum_sq / self.pixels - mean**2
         return mean, np.sqrt(np.maximum(0, variance))
 
-    def state(self) -> dict:
+    def state(self) -> dict[str, Any]:
         # float32 values are exact as JSON floats (Python floats are float64)
         return {"sum": self.sum.tolist(), "sum_sq": self.sum_sq.tolist(), "pixels": self.pixels}
 
@@ -89,11 +91,11 @@ class PixelMoments:
 # --- histogram quantiles --------------------------------------------------------------------
 
 
-def _edges(lo: float, hi: float) -> np.ndarray:
+def _edges(lo: float, hi: float) -> NDArray[Any]:
     return np.linspace(lo - 1e-10, hi + 1e-10, NUM_BINS + 1)
 
 
-def _quantile_from_histogram(hist: np.ndarray, edges: np.ndarray, target: float) -> float:
+def _quantile_from_histogram(hist: NDArray[Any], edges: NDArray[Any], target: float) -> float:
     """Linear interpolation inside the bin where the cumulative count reaches ``target``."""
     cumulative = np.cumsum(hist)
     idx = int(np.searchsorted(cumulative, target))
@@ -112,15 +114,15 @@ class TwoPassStats:
     """Statistics of a stream of (n, d) batches: call ``see_range`` on all, then ``add`` on all."""
 
     def __init__(self) -> None:
-        self.min: np.ndarray | None = None
-        self.max: np.ndarray | None = None
-        self._hist: np.ndarray | None = None
-        self._edges: list[np.ndarray] = []
-        self._sum: np.ndarray | None = None
-        self._sumsq: np.ndarray | None = None
+        self.min: NDArray[Any] | None = None
+        self.max: NDArray[Any] | None = None
+        self._hist: NDArray[Any] | None = None
+        self._edges: list[NDArray[Any]] = []
+        self._sum: NDArray[Any] | None = None
+        self._sumsq: NDArray[Any] | None = None
         self.count = 0
 
-    def see_range(self, batch: np.ndarray) -> None:
+    def see_range(self, batch: NDArray[Any]) -> None:
         batch = _as_2d(batch)
         if len(batch) == 0:
             return
@@ -128,7 +130,7 @@ class TwoPassStats:
         self.min = lo if self.min is None else np.minimum(self.min, lo)
         self.max = hi if self.max is None else np.maximum(self.max, hi)
 
-    def add(self, batch: np.ndarray) -> None:
+    def add(self, batch: NDArray[Any]) -> None:
         batch = _as_2d(batch).astype(np.float64)
         if len(batch) == 0:
             return
@@ -146,6 +148,8 @@ class TwoPassStats:
         self.count += len(batch)
 
     def result(self) -> Stats:
+        assert self._sum is not None and self._sumsq is not None and self._hist is not None, "add first"
+        assert self.min is not None and self.max is not None, "see_range first"
         mean = self._sum / self.count
         std = np.sqrt(np.maximum(0.0, self._sumsq / self.count - mean**2))
         stats: Stats = {
@@ -157,7 +161,7 @@ class TwoPassStats:
         }
         for q, key in zip(QUANTILES, QUANTILE_KEYS, strict=True):
             if self.count < 2:  # lerobot's rule for a single sample: quantiles = mean
-                stats[key] = mean.copy()
+                stats[key] = np.array(mean, copy=True)
             else:
                 stats[key] = np.array(
                     [
@@ -168,12 +172,12 @@ class TwoPassStats:
         return stats
 
 
-def _as_2d(batch: np.ndarray) -> np.ndarray:
+def _as_2d(batch: NDArray[Any]) -> NDArray[Any]:
     batch = np.asarray(batch)
     return batch.reshape(-1, 1) if batch.ndim == 1 else batch
 
 
-def stats_of_batches(batches: Iterable[np.ndarray] | Sequence[np.ndarray]) -> Stats:
+def stats_of_batches(batches: Iterable[NDArray[Any]] | Sequence[NDArray[Any]]) -> Stats:
     """Convenience for in-memory batches (tests, small arrays)."""
     batches = list(batches)
     acc = TwoPassStats()
@@ -184,7 +188,7 @@ def stats_of_batches(batches: Iterable[np.ndarray] | Sequence[np.ndarray]) -> St
     return acc.result()
 
 
-def image_stats_from_counts(counts: np.ndarray, num_frames: int, moments: PixelMoments | None = None) -> Stats:
+def image_stats_from_counts(counts: NDArray[Any], num_frames: int, moments: PixelMoments | None = None) -> Stats:
     """Per-channel stats in [0, 1] (shape (C, 1, 1)) from (C, 256) value counts of sampled frames.
 
     With ``moments`` (the same pixels' float32 running sums), mean and std are lerobot's float32
@@ -208,11 +212,57 @@ def image_stats_from_counts(counts: np.ndarray, num_frames: int, moments: PixelM
             out[key].append(_quantile_from_histogram(hist, edges, q * total))
     stats: Stats = {key: (np.array(vals) / 255.0).reshape(-1, 1, 1) for key, vals in out.items()}
     if moments is not None and moments.pixels:
-        mean, std = moments.mean_std()
-        stats["mean"] = (mean / 255.0).astype(np.float64).reshape(-1, 1, 1)
-        stats["std"] = (std / 255.0).astype(np.float64).reshape(-1, 1, 1)
+        mean32, std32 = moments.mean_std()
+        stats["mean"] = (mean32 / 255.0).astype(np.float64).reshape(-1, 1, 1)
+        stats["std"] = (std32 / 255.0).astype(np.float64).reshape(-1, 1, 1)
     stats["count"] = np.array([num_frames])
     return stats
+
+
+# --- depth (uint16 millimetres) ------------------------------------------------------------
+
+DEPTH_VALUES = 65536  # uint16 millimetres: value counts per sampled frame set are exact and bounded
+
+
+def counts_json(counts: NDArray[Any]) -> list[Any] | dict[str, list[int]]:
+    """Value counts for chunk-NNNNN.stats.json: colour (C, 256) as lists; depth (1, 65536)
+    sparsely, ``{"values": [...], "counts": [...]}`` of the values present."""
+    counts = np.asarray(counts)
+    if counts.shape[-1] != DEPTH_VALUES:
+        listed: list[Any] = counts.tolist()
+        return listed
+    values = np.nonzero(counts[0])[0]
+    return {"values": values.tolist(), "counts": counts[0, values].tolist()}
+
+
+def add_depth_counts(total: NDArray[Any], values: Sequence[int], counts: Sequence[int]) -> None:
+    """Add a chunk's sparse depth value counts to ``total`` (DEPTH_VALUES counts)."""
+    np.add.at(total, np.asarray(values, dtype=np.int64), np.asarray(counts, dtype=np.int64))
+
+
+def depth_stats_from_counts(counts: NDArray[Any], num_frames: int) -> Stats:
+    """lerobot's statistics of a depth feature, in millimetres, shape (1, 1, 1), from the value
+    counts of its sampled frames' stats pixels (``compute_episode_stats``: no division by 255)."""
+    values = np.nonzero(counts)[0]
+    weights = counts[values].astype(np.float64)
+    vals = values.astype(np.float64)
+    total = weights.sum()
+    lo, hi = float(vals[0]), float(vals[-1])
+    mean = float((vals * weights).sum() / total)
+    meansq = float((vals**2 * weights).sum() / total)
+    stats: dict[str, float] = {
+        "min": lo,
+        "max": hi,
+        "mean": mean,
+        "std": float(np.sqrt(max(0.0, meansq - mean**2))),
+    }
+    edges = _edges(lo, hi)
+    hist = np.histogram(vals, bins=edges, weights=weights)[0]
+    for q, key in zip(QUANTILES, QUANTILE_KEYS, strict=True):
+        stats[key] = _quantile_from_histogram(hist, edges, q * total)
+    out: Stats = {key: np.array(value, dtype=np.float64).reshape(1, 1, 1) for key, value in stats.items()}
+    out["count"] = np.array([num_frames])
+    return out
 
 
 # --- dataset statistics ---------------------------------------------------------------------
@@ -245,5 +295,5 @@ def aggregate(episode_stats: Sequence[dict[str, Stats]]) -> dict[str, Stats]:
     return out
 
 
-def to_jsonable(stats: dict[str, Stats]) -> dict[str, dict[str, list]]:
+def to_jsonable(stats: dict[str, Stats]) -> dict[str, dict[str, list[Any]]]:
     return {key: {name: np.asarray(v).tolist() for name, v in ft.items()} for key, ft in stats.items()}

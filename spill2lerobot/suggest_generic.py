@@ -1,118 +1,24 @@
-"""`inspect --suggest` for bags that are not Kuavo recordings: a starting generic profile.
+"""Moved to ``spill2lerobot.inspect.suggest_generic`` (shim, removed at the end)."""
 
-Cameras are the bag's CompressedImage topics (the fastest one defines the timeline); the state
-is a sensor_msgs/JointState topic's positions, by joint name (read from its first message); the
-action is the command-like topics (``cmd``/``command`` in the name: JointState positions,
-Float64MultiArray data, Float64 data). Whatever cannot be inferred is a WARNING in the YAML's
-header; the result always loads as a profile.
-"""
+from spill2lerobot.inspect.suggest_generic import *  # noqa: F403  (shim, removed at the end)
+from spill2lerobot.inspect.suggest_generic import (
+    ARRAY_TYPES,
+    JOINT_STATE,
+    PLACEHOLDER,
+    SCALAR_TYPES,
+    camera_names,
+    generic_base,
+    looks_like_kuavo,
+    suggest_features,
+)
 
-from __future__ import annotations
-
-import dataclasses
-import re
-from collections.abc import Mapping
-
-from spill2lerobot import kuavo
-from spill2lerobot.generic import MAX_CAMERAS, MAX_LABEL, MAX_NAME, MAX_VALUES, part_names
-from spill2lerobot.profile import FeatureOptions, FieldPart, Profile
-
-COMPRESSED_IMAGE = "sensor_msgs/msg/CompressedImage"
-JOINT_STATE = "sensor_msgs/msg/JointState"
-ARRAY_TYPES = {"std_msgs/msg/Float64MultiArray": "data", "std_msgs/msg/Float32MultiArray": "data"}
-SCALAR_TYPES = {"std_msgs/msg/Float64": "data", "std_msgs/msg/Float32": "data"}
-PLACEHOLDER = "/EDIT_ME"  # keeps a suggestion loadable where the bag gives nothing to infer
-_NOISE = {"camera", "cam", "image", "image_raw", "image_rect", "image_color", "color", "compressed", "rgb", "raw"}
-
-
-def looks_like_kuavo(topics: Mapping[str, object]) -> bool:
-    return kuavo.SENSORS in topics or any(topic in topics for topic in kuavo.CAMERA_TOPICS.values())
-
-
-def camera_names(topics: list[str]) -> dict[str, str]:
-    """'/camera/front/image_raw/compressed' -> 'front' (unique, letters/digits/_ only)."""
-    out: dict[str, str] = {}
-    for i, topic in enumerate(topics[:MAX_CAMERAS]):
-        words = [w for w in topic.strip("/").split("/") if w.lower() not in _NOISE]
-        name = re.sub(r"[^A-Za-z0-9_]", "_", "_".join(words))[: MAX_NAME - 8] or f"cam{i}"
-        while name in out:
-            name = f"{name[: MAX_NAME - 8]}_{i}"
-        out[name] = topic
-    return out
-
-
-def _first_message(bag, topic: str, first_ns: int):
-    for msg in bag.messages([topic], start_ns=first_ns, stop_ns=first_ns):
-        return bag.deserialize_raw(msg.data, msg.connection.msgtype)
-    return None
-
-
-def _part(bag, topic: str, msgtype: str, first_ns: int, warnings: list[str]) -> FieldPart | None:
-    base = re.sub(r"[^A-Za-z0-9_]", "_", topic.strip("/").rsplit("/", 1)[-1]) or "value"
-    if msgtype in SCALAR_TYPES:
-        return FieldPart(topic=topic, field=SCALAR_TYPES[msgtype], names=[base])
-    try:
-        msg = _first_message(bag, topic, first_ns)
-    except Exception as err:  # rosbags raises many types for damaged bytes
-        warnings.append(f"{topic}: first message unreadable ({type(err).__name__}); left out")
-        return None
-    if msg is None:
-        return None
-    if msgtype == JOINT_STATE:
-        names = [str(n) for n in msg.name]
-        usable = len(names) <= MAX_VALUES and all(len(n) <= MAX_LABEL for n in names)
-        if usable and names and len(set(names)) == len(names) and len(names) == len(msg.position):
-            return FieldPart(topic=topic, field="position", joints=names)
-        count = min(len(msg.position), MAX_VALUES)
-        return FieldPart(topic=topic, field="position", slice=[0, count]) if count else None
-    values = min(len(getattr(msg, ARRAY_TYPES[msgtype])), MAX_VALUES)
-    return FieldPart(topic=topic, field=ARRAY_TYPES[msgtype], slice=[0, values]) if values else None
-
-
-def suggest_features(bag, topics: Mapping[str, object], facts: Mapping[str, object], warnings: list[str]):
-    """(features, main camera name or None) for a non-Kuavo bag; appends what it could not infer."""
-    present = {t: info for t, info in topics.items() if info.count > 0}
-    cams = camera_names(sorted(t for t, info in present.items() if info.msgtype == COMPRESSED_IMAGE))
-    if not cams:
-        warnings.append(f"no CompressedImage topic: replace the {PLACEHOLDER} camera of features.cameras")
-    joint_states = sorted(
-        (t for t, info in present.items() if info.msgtype == JOINT_STATE),
-        key=lambda t: ("cmd" in t or "command" in t, "joint_states" not in t, t),
-    )
-    state: list[FieldPart] = []
-    if joint_states and not ("cmd" in joint_states[0] or "command" in joint_states[0]):
-        part = _part(bag, joint_states[0], JOINT_STATE, facts[joint_states[0]].first_ns, warnings)
-        if part is not None:
-            state.append(part)
-    action: list[FieldPart] = []
-    for topic, info in sorted(present.items()):
-        commanded = "cmd" in topic or "command" in topic
-        if commanded and info.msgtype in (JOINT_STATE, *ARRAY_TYPES, *SCALAR_TYPES):
-            part = _part(bag, topic, info.msgtype, facts[topic].first_ns, warnings)
-            if part is not None:
-                action.append(part)
-    names = [n for p in action for n in part_names(p)]
-    if len(set(names)) != len(names):  # same joint names in several commands: make them unique
-        for part in action:
-            if part.joints is not None:
-                base = part.topic.strip("/").replace("/", "_")
-                part.names = [f"{base}.{j}" for j in part.joints]
-    if not state:
-        warnings.append(f"no sensor_msgs/JointState topic: replace the {PLACEHOLDER} part of features.state")
-        state = [FieldPart(topic=PLACEHOLDER, field="position", slice=[0, 1])]
-    if not action:
-        warnings.append("no command topic (cmd/command in its name): features.action copies the state; edit it")
-        action = [dataclasses.replace(p) for p in state]
-    if cams:
-        rates = {name: facts[topic].rate_hz or 0.0 for name, topic in cams.items()}
-        main = max(sorted(cams), key=lambda name: rates[name])
-    else:
-        cams, main = {"camera": f"{PLACEHOLDER}/compressed"}, "camera"
-    return FeatureOptions(cameras=cams, state=state, action=action), main
-
-
-def generic_base(base: Profile, features: FeatureOptions, main: str) -> Profile:
-    ds = dataclasses.replace(base.dataset, resize=dataclasses.replace(base.dataset.resize))
-    ds.main_timeline = main
-    ds.repo_id, ds.robot_type, ds.task_description = "local/robot", "robot", "robot task"
-    return dataclasses.replace(base, dataset=ds, features=features)
+__all__ = [
+    "ARRAY_TYPES",
+    "JOINT_STATE",
+    "PLACEHOLDER",
+    "SCALAR_TYPES",
+    "camera_names",
+    "generic_base",
+    "looks_like_kuavo",
+    "suggest_features",
+]

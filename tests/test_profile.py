@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from spill2lerobot.errors import UserError
-from spill2lerobot.profile import (
+from spill2lerobot.profiles import (
     DEFAULT_PROFILE,
     MAX_IMAGE_PIXELS,
     image_pixel_limit,

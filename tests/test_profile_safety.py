@@ -23,7 +23,7 @@ import pytest
 import yaml
 from conftest import ROOT
 
-from spill2lerobot import profile as profile_module
+from spill2lerobot.profiles import options as profile_module
 
 ARM_PROFILE = ROOT / "configs" / "ros2_arm.yaml"
 PEAK_RSS_LIMIT_KB = 400 * 1024  # a refused profile costs what the process start costs (~150 MB)

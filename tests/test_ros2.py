@@ -29,7 +29,7 @@ from lerobot.datasets.lerobot_dataset import LeRobotDataset
 from rosbags.rosbag1 import Reader as Ros1Reader
 
 from spill2lerobot.bag import Ros1Bag, Ros2Bag, open_bag
-from spill2lerobot.bag.ros2 import cdr_compressed_image_data
+from spill2lerobot.bag.wire import cdr_compressed_image_data
 from spill2lerobot.errors import UserError
 from spill2lerobot.profile import load_profile
 from spill2lerobot.spill.stage1 import list_bags

@@ -65,7 +65,7 @@ def test_command_processes_run_without_pandas():
     and still write Parquet."""
     code = (
         "import sys, pyarrow as pa, pyarrow.parquet as pq\n"
-        "from spill2lerobot.cli import prepare_process\n"
+        "from spill2lerobot.process import prepare_process\n"
         "prepare_process()\n"
         "pq.write_table(pa.table({'a': pa.array([1, 2])}), pa.BufferOutputStream())\n"
         "print('pandas' in sys.modules)\n"

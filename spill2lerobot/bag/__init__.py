@@ -1,13 +1,14 @@
-"""Bag readers: ROS1 (``ros1.Ros1Bag``) and ROS2 (``ros2.Ros2Bag``), one interface."""
+"""Bag readers behind one interface (``base.Bag``): ROS1 (``ros1.Ros1Bag``), ROS2 (``ros2.Ros2Bag``)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from spill2lerobot.bag.ros1 import BagError, Ros1Bag
+from spill2lerobot.bag.base import Bag, BagError, Message, Recovery, TopicInfo
+from spill2lerobot.bag.ros1 import Ros1Bag
 from spill2lerobot.bag.ros2 import Ros2Bag, is_ros2_bag
 
-__all__ = ["BagError", "Ros1Bag", "Ros2Bag", "is_ros2_bag", "open_bag"]
+__all__ = ["Bag", "BagError", "Message", "Recovery", "Ros1Bag", "Ros2Bag", "TopicInfo", "is_ros2_bag", "open_bag"]
 
 
 def open_bag(path: str | Path, recover: bool = False) -> Ros1Bag | Ros2Bag:

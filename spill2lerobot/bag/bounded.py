@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import bz2
 import importlib
+from collections.abc import Callable
+from types import ModuleType
+from typing import Protocol
 
 import lz4.frame
 
@@ -24,6 +27,21 @@ RATIO_FREE_SIZE = 8 << 20
 MAX_RATIO = 1000
 
 COMPRESSIONS = ("none", "bz2", "lz4", "zstd")
+
+
+class _Decompressor(Protocol):
+    """What bz2's and zstd's streaming decompressors offer."""
+
+    @property
+    def eof(self) -> bool: ...
+
+    @property
+    def needs_input(self) -> bool: ...
+
+    @property
+    def unused_data(self) -> bytes: ...
+
+    def decompress(self, data: bytes, max_length: int = -1) -> bytes: ...
 
 
 def size_problem(compression: str, data_len: int, size: int) -> str | None:
@@ -54,7 +72,7 @@ def decompress(compression: str, data: bytes, size: int) -> bytes:
     try:
         if compression == "lz4":
             decompressor = lz4.frame.LZ4FrameDecompressor()
-            out = decompressor.decompress(data, max_length=size + 1)
+            out: bytes = decompressor.decompress(data, max_length=size + 1)
             if not decompressor.eof and decompressor.needs_input:
                 raise ValueError("the lz4 frame ends early")
             return out
@@ -68,7 +86,7 @@ def decompress(compression: str, data: bytes, size: int) -> bytes:
     raise ValueError(f"unknown compression {compression!r}")
 
 
-def _streams(new, error: type[Exception], data: bytes, limit: int) -> bytes:
+def _streams(new: Callable[[], _Decompressor], error: type[Exception], data: bytes, limit: int) -> bytes:
     """Concatenated streams, up to ``limit`` bytes of output."""
     parts: list[bytes] = []
     while data and limit > 0:
@@ -89,7 +107,7 @@ def _streams(new, error: type[Exception], data: bytes, limit: int) -> bytes:
     return b"".join(parts)
 
 
-def _zstd():
+def _zstd() -> ModuleType:
     """The zstd module rosbags uses (Python 3.14's, else the backport)."""
     try:
         return importlib.import_module("compression.zstd")

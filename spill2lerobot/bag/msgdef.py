@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 
+from rosbags.interfaces.typing import Typesdict
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 from rosbags.typesys.store import Typestore
 
@@ -37,13 +38,13 @@ def _mangle_constants(text: str) -> tuple[str, dict[str, str]]:
     return _CONSTANT_LINE.sub(replace, text), renamed
 
 
-def types_from_definition(msgtype: str, definition: str) -> dict:
+def types_from_definition(msgtype: str, definition: str) -> Typesdict:
     """Parse a full ROS1 message definition (with its ``MSG:`` sections) into rosbags types."""
     mangled, renamed = _mangle_constants(definition)
     types = get_types_from_msg(mangled, msgtype)
     if not renamed:
         return types
-    restored = {}
+    restored: Typesdict = {}
     for name, (consts, fields) in types.items():
         consts = [(renamed.get(cname, cname), ctype, value) for cname, ctype, value in consts]
         restored[name] = (consts, fields)

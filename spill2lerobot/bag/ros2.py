@@ -32,9 +32,9 @@ from __future__ import annotations
 import heapq
 import sqlite3
 import struct
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from rosbags.rosbag2 import Reader, ReaderError, storage_mcap
@@ -42,14 +42,21 @@ from rosbags.rosbag2.reader import DirectoryReader
 from rosbags.rosbag2.storage_mcap import McapReader
 from rosbags.rosbag2.storage_sqlite3 import Sqlite3Reader
 
-from spill2lerobot.bag import bounded
-from spill2lerobot.bag.ros1 import BagError, Message, TopicInfo
+from spill2lerobot.bag.base import BagError, ImageCutter, Message, Recovery, Times, TopicInfo
+from spill2lerobot.bag.bounded import decompress, most_from, size_problem
+from spill2lerobot.bag.wire import COMPRESSED_IMAGE, cdr_compressed_image_data
 
 if TYPE_CHECKING:
     from types import TracebackType
     from typing import Self
 
+    from rosbags.interfaces import Connection
+    from rosbags.interfaces.typing import Typesdict
+    from rosbags.rosbag2.storage_mcap import ChunkInfo
     from rosbags.typesys.store import Typestore
+
+# The storages this reader knows how to query (each file of a rosbag2 folder is one).
+_Storage = McapReader | Sqlite3Reader
 
 ROS2_SUFFIXES = (".mcap", ".db3")
 _MCAP_INDEX_ENTRY = np.dtype([("time", "<u8"), ("offset", "<u8")])
@@ -59,14 +66,14 @@ _U16_U32 = struct.Struct("<HI")
 _DAMAGE = (ReaderError, ValueError, struct.error, RuntimeError, EOFError, MemoryError, sqlite3.DatabaseError)
 
 
-def _bounded_mcap(compression: str):
+def _bounded_mcap(compression: str) -> Callable[[bytes, int], bytes]:
     """A decompressor for rosbags' mcap reader: (data, declared size) -> at most size + 1 bytes."""
 
     def run(data: bytes, size: int) -> bytes:
-        problem = bounded.size_problem(compression, len(data), size)
+        problem = size_problem(compression, len(data), size)
         if problem is not None:
             raise ReaderError(f"mcap chunk {problem}")
-        return bounded.decompress(compression, data, size)  # rosbags then checks the size
+        return decompress(compression, data, size)  # rosbags then checks the size
 
     return run
 
@@ -91,7 +98,7 @@ class Ros2Bag:
     def __init__(self, path: str | Path, recover: bool = False) -> None:
         self.path = Path(path)
         self.bytes_read = 0  # message bytes streamed plus index bytes read (storage overhead not counted)
-        self.recovery = None  # rosbags reads what the storages index; no recovery scan of our own
+        self.recovery: Recovery | None = None  # rosbags reads what the storages index; no recovery scan of our own
         self._typestore: Typestore | None = None
         try:
             self._reader = Reader(self.path)
@@ -104,14 +111,15 @@ class Ros2Bag:
         storage = self._reader.storage
         self._compressed = False
         if isinstance(storage, DirectoryReader):
-            self._storages = list(storage.storages)
+            storages = list(storage.storages)
             self._compressed = storage.metadata.compression_mode == "message"
         else:
-            self._storages = [storage]
-        for store in self._storages:
+            storages = [storage]
+        for store in storages:
             if not isinstance(store, McapReader | Sqlite3Reader):
                 self.close()
                 raise BagError(f"{self.path}: unsupported rosbag2 storage {type(store).__name__}")
+        self._storages: list[_Storage] = [s for s in storages if isinstance(s, McapReader | Sqlite3Reader)]
 
     def close(self) -> None:
         reader = getattr(self, "_reader", None)
@@ -139,7 +147,7 @@ class Ros2Bag:
         return self._reader.end_time - 1 if self._reader.message_count else 0
 
     @property
-    def chunks(self) -> list:
+    def chunks(self) -> list[ChunkInfo]:
         """The mcap chunks of every storage file (a .db3 has none)."""
         return [chunk for store in self._storages if isinstance(store, McapReader) for chunk in store.chunks]
 
@@ -176,11 +184,11 @@ class Ros2Bag:
             raise BagError(f"{self.path}: no topic {topic!r} in this bag; pick one of: {known}")
 
     @staticmethod
-    def _connections(storage, topics: Iterable[str]) -> list:
+    def _connections(storage: _Storage, topics: Iterable[str]) -> list[Connection]:
         wanted = set(topics)
         return [c for c in storage.connections if c.topic in wanted]
 
-    def topic_times(self, topic: str) -> np.ndarray:
+    def topic_times(self, topic: str) -> Times:
         """Sorted record times (int64 ns) of a topic, from the storages' indexes."""
         self._require(topic)
         parts = [self._storage_times(store, topic) for store in self._storages]
@@ -189,14 +197,14 @@ class Ros2Bag:
             return np.zeros(0, np.int64)
         return np.sort(np.concatenate(parts), kind="stable")
 
-    def _storage_times(self, storage, topic: str) -> np.ndarray:
+    def _storage_times(self, storage: _Storage, topic: str) -> Times:
         conns = self._connections(storage, [topic])
         if not conns:
             return np.zeros(0, np.int64)
         if isinstance(storage, Sqlite3Reader):
             ids = [c.id for c in conns]
             query = f"SELECT timestamp FROM messages WHERE topic_id IN ({','.join('?' * len(ids))}) ORDER BY timestamp"
-            times = np.fromiter((row[0] for row in storage.dbconn.execute(query, ids)), np.int64)
+            times = np.fromiter((row[0] for row in _db(storage).execute(query, ids)), np.int64)
             self.bytes_read += 8 * len(times)
             return times
         if storage.chunks:
@@ -204,10 +212,10 @@ class Ros2Bag:
         # No summary: rosbags scans the file (reads message data; memory stays flat).
         return np.fromiter((t for _, t, _ in storage.messages(conns)), np.int64)
 
-    def _mcap_times(self, storage: McapReader, channel_ids: set[int], chunks) -> np.ndarray:
+    def _mcap_times(self, storage: McapReader, channel_ids: set[int], chunks: Iterable[ChunkInfo]) -> Times:
         """Record times of some channels in some chunks, from the MessageIndex records."""
         out = []
-        with open(storage.path, "rb") as file:
+        with storage.path.open("rb") as file:
             for chunk in chunks:
                 for cid in channel_ids:
                     offset = chunk.message_index_offsets.get(cid)
@@ -236,17 +244,17 @@ class Ros2Bag:
             if isinstance(storage, Sqlite3Reader):
                 ids = [c.id for c in conns]
                 query = f"SELECT max(timestamp) FROM messages WHERE topic_id IN ({','.join('?' * len(ids))})"
-                found = next(iter(storage.dbconn.execute(query, ids)))[0]
+                found = next(iter(_db(storage).execute(query, ids)))[0]
             elif storage.chunks:
-                ids = {c.id for c in conns}
+                channels = {c.id for c in conns}
                 found = None
                 # Chunks may overlap in time: visit by end time, stop once none can be later.
                 for chunk in sorted(storage.chunks, key=lambda c: -c.message_end_time):
-                    if not ids & chunk.message_index_offsets.keys():
+                    if not channels & chunk.message_index_offsets.keys():
                         continue
                     if found is not None and chunk.message_end_time <= found:
                         break
-                    times = self._mcap_times(storage, ids, [chunk])
+                    times = self._mcap_times(storage, channels, [chunk])
                     if len(times):
                         found = max(found or 0, int(times.max()))
             else:
@@ -273,7 +281,9 @@ class Ros2Bag:
             return streams[0]
         return heapq.merge(*streams, key=lambda m: m.time_ns)
 
-    def _storage_messages(self, storage, topics: list[str], start_ns: int, stop_ns: int | None) -> Iterator[Message]:
+    def _storage_messages(
+        self, storage: _Storage, topics: list[str], start_ns: int, stop_ns: int | None
+    ) -> Iterator[Message]:
         conns = self._connections(storage, topics)
         if not conns:
             return
@@ -293,7 +303,9 @@ class Ros2Bag:
             raise BagError(f"{self.path}: a chunk or message is damaged ({detail}); copy the bag again") from None
 
     @staticmethod
-    def _sqlite_rows(storage: Sqlite3Reader, conns: list, start_ns: int, stop: int | None):
+    def _sqlite_rows(
+        storage: Sqlite3Reader, conns: list[Connection], start_ns: int, stop: int | None
+    ) -> Iterator[tuple[Connection, int, bytes]]:
         """Like rosbags' query, with ties in insertion order (``id``) so that a resumed read
         sees equal-time messages in the same order as a full one."""
         by_id = {c.id: c for c in conns}
@@ -306,7 +318,7 @@ class Ros2Bag:
             query += " AND timestamp < ?"
             args.append(stop)
         query += " ORDER BY timestamp, id"
-        for cid, t, data in storage.dbconn.execute(query, args):
+        for cid, t, data in _db(storage).execute(query, args):
             yield by_id[cid], t, data
 
     # -- deserialization ---------------------------------------------------------------------
@@ -317,11 +329,16 @@ class Ros2Bag:
             self._typestore = typestore_for_connections(self._reader.connections)
         return self._typestore
 
-    def deserialize_raw(self, data: bytes, msgtype: str) -> object:
-        return self.typestore().deserialize_cdr(data, msgtype)
+    def deserialize_raw(self, data: bytes | memoryview, msgtype: str) -> object:
+        return self.typestore().deserialize_cdr(bytes(data) if isinstance(data, memoryview) else data, msgtype)
 
     def deserialize(self, msg: Message) -> object:
         return self.deserialize_raw(msg.data, msg.connection.msgtype)
+
+    def image_of(self, msgtype: str) -> ImageCutter:
+        """What the camera worker needs of an image message: a CompressedImage's data (ROS2
+        bags are read for CompressedImage cameras)."""
+        return self.compressed_image_data
 
     def compressed_image_data(self, payload: bytes | memoryview) -> bytes:
         """The ``data`` of a CDR sensor_msgs/CompressedImage, without deserializing it (b"" if
@@ -330,26 +347,32 @@ class Ros2Bag:
             return cdr_compressed_image_data(payload)
         except ValueError:
             try:  # big-endian CDR: rare, take the slow path
-                return bytes(self.deserialize_raw(bytes(payload), "sensor_msgs/msg/CompressedImage").data)
+                return bytes(self.deserialize_raw(bytes(payload), COMPRESSED_IMAGE).data)  # type: ignore[attr-defined]
             except Exception:  # rosbags raises many types for damaged bytes
                 return b""
 
 
+def _db(storage: Sqlite3Reader) -> Any:
+    """The open SQLite connection of a .db3 storage (open while the bag is)."""
+    assert storage.dbconn is not None, "the bag is closed"
+    return storage.dbconn
+
+
 def _decompress_message(data: bytes) -> bytes:
     """A message of rosbag2's zstd "message" mode, no bigger than ``bounded.most_from`` allows."""
-    limit = bounded.most_from(len(data))
-    out = bounded.decompress("zstd", data, limit)
+    limit = most_from(len(data))
+    out = decompress("zstd", data, limit)
     if len(out) > limit:
         raise ValueError(f"a message of {len(data)} compressed bytes holds more than {limit} bytes")
     return out
 
 
-def typestore_for_connections(connections) -> Typestore:
+def typestore_for_connections(connections: Iterable[Connection]) -> Typestore:
     from rosbags.interfaces import MessageDefinitionFormat
     from rosbags.typesys import Stores, get_types_from_idl, get_types_from_msg, get_typestore
 
     store = get_typestore(Stores.ROS2_HUMBLE)
-    types: dict = {}
+    types: Typesdict = {}
     for conn in connections:
         msgdef = conn.msgdef
         if msgdef.format == MessageDefinitionFormat.MSG and msgdef.data:
@@ -367,25 +390,3 @@ def typestore_for_connections(connections) -> Typestore:
         store.cache.pop(name, None)
     store.register(types)
     return store
-
-
-def _align4(pos: int) -> int:
-    """Next 4-byte boundary, counted from the end of the 4-byte CDR encapsulation header."""
-    return 4 + ((pos - 4 + 3) & ~3)
-
-
-def cdr_compressed_image_data(payload: bytes | memoryview) -> bytes:
-    """``data`` of a little-endian CDR CompressedImage: header (stamp 8 bytes, frame_id),
-    format, data; strings and sequences are u32-length-prefixed and 4-byte aligned."""
-    view = memoryview(payload)
-    if len(view) < 4 or view[1] != 0x01:  # 0x0001: CDR little endian
-        raise ValueError("not a little-endian CDR message")
-    pos = 12  # encapsulation (4), stamp sec i32 + nanosec u32
-    for _ in range(2):  # frame_id, format
-        pos = _align4(pos)
-        pos += 4 + int.from_bytes(view[pos : pos + 4], "little")
-    pos = _align4(pos)
-    size = int.from_bytes(view[pos : pos + 4], "little")
-    if pos + 4 + size > len(view):
-        raise ValueError("image data runs past the message")
-    return bytes(view[pos + 4 : pos + 4 + size])

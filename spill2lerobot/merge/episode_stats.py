@@ -3,21 +3,32 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
+import pyarrow as pa
+from numpy.typing import NDArray
 
 from spill2lerobot.merge.plan import Episode, load_chunk_stats
-from spill2lerobot.spill.depth import VALUES, add_depth_counts, depth_stats_from_counts
+from spill2lerobot.spill.format import DepthCounts, Moments
 from spill2lerobot.spill.layout import SpillLayout
 from spill2lerobot.spill.verify import read_shard_columns
-from spill2lerobot.stats import PixelMoments, Stats, TwoPassStats, image_stats_from_counts
+from spill2lerobot.stats import (
+    DEPTH_VALUES,
+    PixelMoments,
+    Stats,
+    TwoPassStats,
+    add_depth_counts,
+    depth_stats_from_counts,
+    image_stats_from_counts,
+)
 
 VECTOR_COLUMNS = ("observation.state", "action")
 
 
 def episode_columns(
     layout: SpillLayout, episode: Episode, fps: int, task_index: int = 0
-) -> Iterator[dict[str, np.ndarray]]:
+) -> Iterator[dict[str, NDArray[Any]]]:
     """The episode's dataset columns, chunk by chunk, as lerobot stores them."""
     frame = 0
     for ref in episode.chunks:
@@ -34,10 +45,11 @@ def episode_columns(
         frame += n
 
 
-def _matrix(column) -> np.ndarray:
+def _matrix(column: pa.ChunkedArray) -> NDArray[Any]:
     chunked = column.combine_chunks()
     width = chunked.type.list_size
-    return chunked.flatten().to_numpy(zero_copy_only=False).reshape(-1, width)
+    matrix: NDArray[Any] = chunked.flatten().to_numpy(zero_copy_only=False).reshape(-1, width)
+    return matrix
 
 
 def lowdim_stats(layout: SpillLayout, episode: Episode, fps: int) -> dict[str, Stats]:
@@ -55,22 +67,24 @@ def lowdim_stats(layout: SpillLayout, episode: Episode, fps: int) -> dict[str, S
 def image_stats(layout: SpillLayout, episode: Episode, camera: str) -> Stats:
     counts = np.zeros((3, 256), dtype=np.int64)
     samples = 0
-    moments = None
+    moments: Moments | None = None
     for ref in episode.chunks:
-        cam = load_chunk_stats(layout, ref)["cameras"][camera]
-        counts += np.asarray(cam[f"{episode.sample_set}_counts"], dtype=np.int64)
-        samples += cam[f"{episode.sample_set}_samples"]
+        cam = load_chunk_stats(layout, ref).cameras[camera]
+        counts += np.asarray(cam.counts(episode.sample_set), dtype=np.int64)
+        samples += cam.samples(episode.sample_set)
         # a bag episode's sums run on through its chunks: the last chunk's are the episode's
-        moments = cam.get(f"{episode.sample_set}_moments")
-    return image_stats_from_counts(counts, samples, PixelMoments(state=moments) if moments else None)
+        moments = cam.moments(episode.sample_set)
+    return image_stats_from_counts(counts, samples, PixelMoments(state=moments.model_dump()) if moments else None)
 
 
 def depth_stats(layout: SpillLayout, episode: Episode, camera: str) -> Stats:
     """A native depth camera's statistics (millimetres) from the chunks' sparse value counts."""
-    counts = np.zeros(VALUES, dtype=np.int64)
+    counts = np.zeros(DEPTH_VALUES, dtype=np.int64)
     samples = 0
     for ref in episode.chunks:
-        cam = load_chunk_stats(layout, ref)["cameras"][camera]
-        add_depth_counts(counts, cam[f"{episode.sample_set}_counts"])
-        samples += cam[f"{episode.sample_set}_samples"]
+        cam = load_chunk_stats(layout, ref).cameras[camera]
+        stored = cam.counts(episode.sample_set)
+        if isinstance(stored, DepthCounts):  # the colour layout when the chunk had no sample
+            add_depth_counts(counts, stored.values, stored.counts)
+        samples += cam.samples(episode.sample_set)
     return depth_stats_from_counts(counts, samples)

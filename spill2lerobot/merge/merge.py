@@ -6,22 +6,23 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+from numpy.typing import NDArray
 
 from spill2lerobot import lerobot_format
+from spill2lerobot.encoding import EncoderSettings
 from spill2lerobot.errors import UserError
-from spill2lerobot.features import extractor_for
 from spill2lerobot.fsutil import commit, fsync_dir, tmp_path, where_disk_filled, write_json_atomic
-from spill2lerobot.kuavo import Camera
 from spill2lerobot.lock import FolderLock
 from spill2lerobot.merge.episode_stats import depth_stats, episode_columns, image_stats, lowdim_stats
 from spill2lerobot.merge.plan import Episode, EpisodeMode, assign_files, plan_episodes
 from spill2lerobot.merge.video import remux_segments
-from spill2lerobot.profile import Profile
+from spill2lerobot.profiles import Camera, Profile, robot_for
 from spill2lerobot.safety import (
     LOCK_NAME,
     PARTIAL_MARKER,
@@ -32,13 +33,12 @@ from spill2lerobot.safety import (
     write_marker,
 )
 from spill2lerobot.spill import journal
-from spill2lerobot.spill.depth import depth_feature, spill_depth_cameras
-from spill2lerobot.spill.journal import BagEntry
+from spill2lerobot.spill.depth_cameras import spill_depth_cameras
+from spill2lerobot.spill.format import BagEntry
 from spill2lerobot.spill.layout import SpillLayout
 from spill2lerobot.spill.ownership import claim_spill
 from spill2lerobot.spill.report import bag_report
 from spill2lerobot.spill.verify import ChunkShape, check_chunk
-from spill2lerobot.spill.video import EncoderSettings
 from spill2lerobot.stats import aggregate, to_jsonable
 
 MB = 1024 * 1024
@@ -53,22 +53,29 @@ class MergeResult:
     seconds: float
 
 
-def _features(profile: Profile, depth_cameras: list[Camera]) -> dict:
-    extractor = extractor_for(profile)
+def _features(profile: Profile, depth_cameras: list[Camera]) -> dict[str, Any]:
+    extractor = robot_for(profile)
     settings = EncoderSettings.from_profile(profile)
     features = {
         "observation.state": lerobot_format.vector_feature(extractor.state_names()),
         "action": lerobot_format.vector_feature(extractor.action_names()),
     }
     for cam in extractor.cameras():
-        features[cam.key] = lerobot_format.video_feature(settings.height, settings.width, settings.video_info())
+        features[cam.key] = lerobot_format.video_feature(
+            settings.height, settings.width, lerobot_format.video_info(settings)
+        )
     for cam in depth_cameras:
-        features[cam.key] = depth_feature(profile)
+        features[cam.key] = lerobot_format.depth_feature(profile)
     return features
 
 
 def _write_videos(
-    layout: SpillLayout, episodes: list[Episode], profile: Profile, cameras: list[Camera], root: Path, progress
+    layout: SpillLayout,
+    episodes: list[Episode],
+    profile: Profile,
+    cameras: list[Camera],
+    root: Path,
+    progress: Callable[[str], None],
 ) -> None:
     fps = profile.dataset.train_hz
     for cam in cameras:
@@ -100,31 +107,26 @@ def _write_videos(
         progress(f"merge: videos of {cam.name} written")
 
 
-def _write_data(layout: SpillLayout, episodes: list[Episode], features: dict, fps: int, root: Path) -> None:
+def _write_data(layout: SpillLayout, episodes: list[Episode], features: dict[str, Any], fps: int, root: Path) -> None:
     schema = lerobot_format.data_schema(features)
     sizes = [sum(layout.shard(r.bag_id, r.chunk).stat().st_size for r in ep.chunks) for ep in episodes]
     assign_files(episodes, "data", sizes, lerobot_format.DATA_FILE_SIZE_MB * MB)
-    writer: pq.ParquetWriter | None = None
-    current: tuple[int, int] | None = None
-    path = tmp = None
-    for ep in episodes:
-        if ep.files["data"] != current:
-            if writer is not None:
-                writer.close()
-                commit(tmp, path)
-            current = ep.files["data"]
-            path = root / lerobot_format.DATA_PATH.format(chunk_index=current[0], file_index=current[1])
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = tmp_path(path)
-            writer = pq.ParquetWriter(tmp, schema)
-        for columns in episode_columns(layout, ep, fps):
-            writer.write_table(_data_table(columns, schema))
-    if writer is not None:
+    by_file: dict[tuple[int, int], list[Episode]] = {}
+    for ep in episodes:  # episodes of a file are consecutive: files are assigned in order
+        by_file.setdefault(ep.files["data"], []).append(ep)
+    for (chunk_index, file_index), members in by_file.items():
+        path = root / lerobot_format.DATA_PATH.format(chunk_index=chunk_index, file_index=file_index)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = tmp_path(path)
+        writer = pq.ParquetWriter(tmp, schema)
+        for ep in members:
+            for columns in episode_columns(layout, ep, fps):
+                writer.write_table(_data_table(columns, schema))
         writer.close()
         commit(tmp, path)
 
 
-def _data_table(columns: dict[str, np.ndarray], schema: pa.Schema) -> pa.Table:
+def _data_table(columns: dict[str, NDArray[Any]], schema: pa.Schema) -> pa.Table:
     arrays = []
     for field in schema:
         values = columns[field.name]
@@ -136,7 +138,9 @@ def _data_table(columns: dict[str, np.ndarray], schema: pa.Schema) -> pa.Table:
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
-def _episode_stats(layout: SpillLayout, episodes: list[Episode], profile: Profile, cameras: list[Camera]) -> list[dict]:
+def _episode_stats(
+    layout: SpillLayout, episodes: list[Episode], profile: Profile, cameras: list[Camera]
+) -> list[dict[str, Any]]:
     fps = profile.dataset.train_hz
     all_stats = []
     for ep in episodes:
@@ -151,7 +155,7 @@ def _episode_stats(layout: SpillLayout, episodes: list[Episode], profile: Profil
 
 
 def _write_episodes_table(
-    episodes: list[Episode], stats: list[dict], profile: Profile, cameras: list[Camera], root: Path
+    episodes: list[Episode], stats: list[dict[str, Any]], profile: Profile, cameras: list[Camera], root: Path
 ) -> None:
     fps = profile.dataset.train_hz
     rows = []
@@ -203,7 +207,7 @@ def _write_episodes_table(
     pq.write_table(table, path)
 
 
-def _conversion_report(layout: SpillLayout, bags: list[BagEntry], episodes: list[Episode]) -> dict:
+def _conversion_report(layout: SpillLayout, bags: list[BagEntry], episodes: list[Episode]) -> dict[str, Any]:
     per_bag = []
     for bag in bags:
         report = bag_report(layout, bag)
@@ -276,14 +280,14 @@ def merge_spill(
 
 def _check_chunks(layout: SpillLayout, episodes: list[Episode], profile: Profile, depth_cameras: list[Camera]) -> None:
     """Every chunk's statistics, shard and segments, before anything is written."""
-    extractor = extractor_for(profile)
+    extractor = robot_for(profile)
     cameras = tuple(cam.name for cam in [*extractor.cameras(), *depth_cameras])
     dims = len(extractor.state_names()), len(extractor.action_names())
     for ep in episodes:
         plan = ep.plan
         shape = ChunkShape(cameras, *dims, tuple(plan.topics))
         for ref in ep.chunks:
-            check_chunk(layout, ref.bag_id, {"chunk": ref.chunk, "frames": ref.frames}, shape)
+            check_chunk(layout, ref.bag_id, ref.chunk, ref.frames, shape)
     for bag in {ep.bag.id: ep.bag for ep in episodes}.values():
         bag_report(layout, bag)  # its report.json too, before anything is written
 
@@ -299,7 +303,7 @@ def _merge_into(
     progress: Callable[[str], None],
     started: float,
 ) -> MergeResult:
-    cameras = [*extractor_for(profile).cameras(), *depth_cameras]
+    cameras = [*robot_for(profile).cameras(), *depth_cameras]
     features = _features(profile, depth_cameras)
     fps = profile.dataset.train_hz
     _write_videos(layout, episodes, profile, cameras, work, progress)

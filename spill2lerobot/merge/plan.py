@@ -8,7 +8,7 @@ from typing import Literal
 from spill2lerobot.errors import UserError
 from spill2lerobot.lerobot_format import next_file
 from spill2lerobot.spill import journal
-from spill2lerobot.spill.journal import BagEntry, BagPlan
+from spill2lerobot.spill.format import BagEntry, BagPlan, ChunkStats, SampleSet
 from spill2lerobot.spill.layout import SpillLayout
 from spill2lerobot.spill.verify import read_chunk_stats
 
@@ -30,7 +30,7 @@ class Episode:
     chunks: list[ChunkRef]
     dataset_from: int  # global index of its first frame
     # Which image-statistics sample set applies: the bag's (mode bag) or each chunk's (mode chunk).
-    sample_set: Literal["bag", "chunk"]
+    sample_set: SampleSet
     files: dict[str, tuple[int, int]] = field(default_factory=dict)  # "data" / video key -> (chunk, file)
     file_offset: dict[str, int] = field(default_factory=dict)  # frames before it in that file
 
@@ -52,7 +52,7 @@ def finished_chunks(layout: SpillLayout, bag: BagEntry) -> tuple[BagPlan, list[C
             f"{bag.path}: stage 1 has not finished this bag ({done}/{total} chunks); "
             "run the same `spill2lerobot stage1` command again to complete the spill"
         )
-    return plan, [ChunkRef(bag.id, e["chunk"], e["frames"]) for e in entries]
+    return plan, [ChunkRef(bag.id, e.chunk, e.frames) for e in entries]
 
 
 def plan_episodes(layout: SpillLayout, bags: list[BagEntry], mode: EpisodeMode) -> list[Episode]:
@@ -82,5 +82,5 @@ def assign_files(episodes: list[Episode], key: str, sizes: list[int], limit_byte
         frames += episode.length
 
 
-def load_chunk_stats(layout: SpillLayout, ref: ChunkRef) -> dict:
+def load_chunk_stats(layout: SpillLayout, ref: ChunkRef) -> ChunkStats:
     return read_chunk_stats(layout, ref.bag_id, ref.chunk, ref.frames)

@@ -45,6 +45,8 @@ def remux_segments(segments: list[Path], output: Path, fps: int) -> int:
                     raise UserError(
                         f"{segment}: encoded with other settings than the rest; re-run stage1 with --restart"
                     )
+                if stream.time_base is None:
+                    raise UserError(f"{segment}: video stream without a time base; re-run stage1 with --restart")
                 ticks = _ticks_per_frame(stream.time_base, fps)
                 offset = frames_before * ticks
                 count = 0

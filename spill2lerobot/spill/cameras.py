@@ -10,11 +10,14 @@ from __future__ import annotations
 import contextlib
 import queue
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
+from numpy.typing import NDArray
 
 from spill2lerobot.spill.images import ImageDecoder, RawImage
 from spill2lerobot.spill.video import (
@@ -51,10 +54,10 @@ class EndSegment:
 class SegmentResult:
     frames: int
     bag_samples: int = 0
-    bag_counts: np.ndarray = field(default_factory=lambda: np.zeros((3, 256), dtype=np.int64))
+    bag_counts: NDArray[Any] = field(default_factory=lambda: np.zeros((3, 256), dtype=np.int64))
     chunk_samples: int = 0
-    chunk_counts: np.ndarray = field(default_factory=lambda: np.zeros((3, 256), dtype=np.int64))
-    bag_moments: dict | None = None  # the bag-episode's float32 pixel sums so far (PixelMoments)
+    chunk_counts: NDArray[Any] = field(default_factory=lambda: np.zeros((3, 256), dtype=np.int64))
+    bag_moments: dict[str, Any] | None = None  # the bag-episode's float32 pixel sums so far (PixelMoments)
     chunk_moments: PixelMoments = field(default_factory=PixelMoments)
     bad_frames: int = 0  # undecodable images replaced by the previous good one
     filled_frames: int = 0  # ... of which had no good one before them in the chunk (mid-grey)
@@ -74,7 +77,11 @@ class CameraFailed(Exception):
 
 class CameraWorker:
     def __init__(
-        self, name: str, settings: EncoderSettings, bag_moments: dict | None = None, max_pixels: int | None = None
+        self,
+        name: str,
+        settings: EncoderSettings,
+        bag_moments: dict[str, Any] | None = None,
+        max_pixels: int | None = None,
     ) -> None:
         """``bag_moments``: the state after the last finished chunk, when a bag is resumed.
         ``max_pixels``: larger source images are bad frames, refused from their headers (no limit: None)."""
@@ -82,10 +89,10 @@ class CameraWorker:
         self._settings = settings
         self._max_pixels = max_pixels
         self._bag_moments = PixelMoments(state=bag_moments)  # carried across the bag's chunks
-        self._jobs: queue.Queue = queue.Queue(maxsize=QUEUE_FRAMES)
-        self._results: queue.Queue = queue.Queue()
+        self._jobs: queue.Queue[StartSegment | FrameJob | EndSegment | None] = queue.Queue(maxsize=QUEUE_FRAMES)
+        self._results: queue.Queue[SegmentResult] = queue.Queue()
         self._error: BaseException | None = None
-        self._last_good = None
+        self._last_good: Any = None  # the chunk's last good picture (a frame, or depth values)
         self._thread = threading.Thread(target=self._run, name=f"camera-{name}", daemon=True)
         self._thread.start()
 
@@ -142,11 +149,13 @@ class CameraWorker:
                     writer, result = SegmentWriter(job.path, self._settings), SegmentResult(0)
                     self._last_good = None  # repeat only within a chunk: resumed runs see the same
                 elif isinstance(job, EndSegment):
+                    assert writer is not None, "EndSegment without StartSegment"
                     result.frames = writer.close()
                     result.bag_moments = self._bag_moments.state()
                     self._results.put(result)
                     writer = None
                 else:
+                    assert writer is not None, "a frame without StartSegment"
                     self._encode(job, decoder, writer, result)
         except BaseException as exc:  # handed to the main thread, which reports it
             self._error = exc
@@ -165,7 +174,9 @@ class CameraWorker:
             self._count_sample(job, result, rgb.to_ndarray())
         writer.write(to_encoder_frame(rgb, self._settings))
 
-    def _stand_in(self, job: FrameJob, exc: Exception, result: SegmentResult, what: str, fill):
+    def _stand_in(
+        self, job: FrameJob, exc: Exception, result: SegmentResult, what: str, fill: Callable[[], Any]
+    ) -> Any:
         """An undecodable picture: an error, or (on_bad_frame=repeat) the previous good one of the
         chunk, else ``fill()``; both counted."""
         if not job.repeat_bad:
@@ -177,7 +188,7 @@ class CameraWorker:
             return fill()
         return self._last_good
 
-    def _count_sample(self, job: FrameJob, result: SegmentResult, pixels: np.ndarray) -> None:
+    def _count_sample(self, job: FrameJob, result: SegmentResult, pixels: NDArray[Any]) -> None:
         """Image statistics of a frame lerobot samples (HxWx3 uint8): value counts and float32 sums."""
         counts = channel_value_counts(pixels)
         if job.in_bag_sample:

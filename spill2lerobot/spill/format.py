@@ -26,6 +26,7 @@ DEPTH_VALUES = 65536
 Count = Annotated[int, Field(ge=0, le=MAX_INT)]
 Nanoseconds = Annotated[int, Field(ge=0, le=MAX_INT)]
 Text = Annotated[str, Field(max_length=4096)]
+SampleSet = Literal["bag", "chunk"]  # whose image statistics: a bag episode's or a chunk episode's
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9_]{1,64}$")]  # camera names: parts of file names
 
 
@@ -96,6 +97,11 @@ class JournalEntry(Record):
     frames: Annotated[int, Field(ge=1, le=10**7)]
     resume_ns: Nanoseconds
 
+    @property
+    def next_frame(self) -> int:
+        """The first frame of the chunk after this one."""
+        return self.first_frame + self.frames
+
 
 class Moments(Record):
     sum: Annotated[list[float], Field(min_length=1, max_length=4)]
@@ -127,6 +133,18 @@ class CameraStats(Record):
     chunk_moments: Moments | None = None
     bad_frames: Count = 0
     filled_frames: Count = 0
+
+    def counts(self, sample_set: SampleSet) -> ColourCounts | DepthCounts:
+        """Value counts of the frames sampled for a bag episode's or a chunk episode's statistics."""
+        return self.bag_counts if sample_set == "bag" else self.chunk_counts
+
+    def samples(self, sample_set: SampleSet) -> int:
+        return self.bag_samples if sample_set == "bag" else self.chunk_samples
+
+    def moments(self, sample_set: SampleSet) -> Moments | None:
+        """The float32 pixel sums: a bag episode's run on through its chunks (the last chunk's
+        are the episode's); a chunk episode's are its own."""
+        return self.bag_moments if sample_set == "bag" else self.chunk_moments
 
 
 class ChunkStats(Record):

@@ -4,7 +4,7 @@
 - ``sensor_msgs/Image`` (raw): ``rgb8``, ``bgr8``, ``rgba8``, ``bgra8`` and ``mono8`` (grey,
   replicated into the three channels); rows may be padded (``step`` > width * channels).
 
-The main thread only cuts the image out of the serialized message (``image_of``: no
+The main thread only cuts the image out of the serialized message (``bag.wire``: no
 deserialization, no pixel work); the camera worker turns it into an ``av.VideoFrame``
 (``ImageDecoder``), which ``to_rgb_frame`` then resizes to the dataset's size. An encoding a
 colour camera cannot show (depth, bayer, 16-bit) is a one-line ``UserError``
@@ -19,18 +19,41 @@ too (``decoder_pixel_limit``), for headers that say one thing and hold another.
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable
-from dataclasses import dataclass
 
 import av
 import numpy as np
 
+from spill2lerobot.bag.wire import (  # the message fields (shim names, removed at the end)
+    COMPRESSED_IMAGE,
+    IMAGE_TYPES,
+    RAW_IMAGE,
+    RawImage,
+    image_of,
+    raw_image,
+)
+from spill2lerobot.bag.wire import compressed_image_data as compressed_data
 from spill2lerobot.errors import UserError
 from spill2lerobot.spill.video import JpegDecoder
 
-COMPRESSED_IMAGE = "sensor_msgs/msg/CompressedImage"
-RAW_IMAGE = "sensor_msgs/msg/Image"
-IMAGE_TYPES = (COMPRESSED_IMAGE, RAW_IMAGE)
+__all__ = [
+    "COMPRESSED_IMAGE",
+    "IMAGE_TYPES",
+    "PNG_SIGNATURE",
+    "RAW_ENCODINGS",
+    "RAW_IMAGE",
+    "ImageDecoder",
+    "RawImage",
+    "check_image",
+    "check_pixels",
+    "compressed_data",
+    "compressed_size",
+    "decoder_pixel_limit",
+    "image_of",
+    "jpeg_size",
+    "png_size",
+    "raw_frame",
+    "raw_image",
+]
 
 # raw encoding -> (channels, FFmpeg pixel format of the unpadded rows)
 RAW_ENCODINGS: dict[str, tuple[int, str]] = {
@@ -41,63 +64,10 @@ RAW_ENCODINGS: dict[str, tuple[int, str]] = {
     "mono8": (1, "gray"),
 }
 
-_HEIGHT_WIDTH = struct.Struct("<II")
-_BIGENDIAN_STEP = struct.Struct("<BI")
-
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # JPEG markers: frame headers (SOF0..SOF15 less DHT, JPG, DAC) carry the size; these have no length.
 _JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 _JPEG_NO_LENGTH = frozenset({0x01, *range(0xD0, 0xD9)})  # TEM, RST0..7, SOI
-
-
-@dataclass(frozen=True)
-class RawImage:
-    """The fields of a ``sensor_msgs/Image`` a picture needs (``data`` copied out)."""
-
-    width: int
-    height: int
-    encoding: str
-    step: int
-    data: bytes
-
-
-def _u32(view: memoryview, pos: int) -> int:
-    if pos + 4 > len(view):
-        raise ValueError("the message ends early")
-    return int.from_bytes(view[pos : pos + 4], "little")
-
-
-def compressed_data(payload: bytes | memoryview) -> bytes:
-    """The ``data`` field of a serialized sensor_msgs/CompressedImage, without deserializing."""
-    view = memoryview(payload)
-    pos = 12  # header: seq u32, stamp (2 x u32)
-    pos += 4 + _u32(view, pos)  # frame_id
-    pos += 4 + _u32(view, pos)  # format
-    size = _u32(view, pos)
-    return bytes(view[pos + 4 : pos + 4 + size])
-
-
-def raw_image(payload: bytes | memoryview) -> RawImage:
-    """The picture fields of a serialized sensor_msgs/Image, without deserializing.
-
-    Layout: header (seq, stamp, frame_id), height u32, width u32, encoding string,
-    is_bigendian u8, step u32, data (u32 length + bytes).
-    """
-    view = memoryview(payload)
-    try:
-        pos = 12
-        pos += 4 + _u32(view, pos)  # frame_id
-        height, width = _HEIGHT_WIDTH.unpack_from(view, pos)
-        pos += 8
-        size = _u32(view, pos)
-        encoding = bytes(view[pos + 4 : pos + 4 + size]).decode("utf-8", "replace")
-        pos += 4 + size
-        _, step = _BIGENDIAN_STEP.unpack_from(view, pos)
-        pos += 5
-        size = _u32(view, pos)
-    except struct.error:
-        raise ValueError("the message ends early") from None
-    return RawImage(width, height, encoding, step, bytes(view[pos + 4 : pos + 4 + size]))
 
 
 def png_size(data: bytes | memoryview) -> tuple[int, int]:
@@ -158,11 +128,6 @@ def decoder_pixel_limit(limit: int) -> int:
     return 2 * limit + (1 << 16)
 
 
-def image_of(msgtype: str) -> Callable[[bytes | memoryview], bytes | RawImage]:
-    """What the camera worker needs of one message of ``msgtype`` (cheap: a slice of it)."""
-    return raw_image if msgtype == RAW_IMAGE else compressed_data
-
-
 def check_image(image: bytes | RawImage, where: str) -> None:
     """A raw image whose encoding a colour camera cannot show is an input error (one line).
 
@@ -196,7 +161,7 @@ def raw_frame(image: RawImage) -> av.VideoFrame:
 
 
 class ImageDecoder:
-    """Decodes what ``image_of`` returned into an ``av.VideoFrame`` (any format; with
+    """Decodes what ``Bag.image_of`` returned into an ``av.VideoFrame`` (any format; with
     ``max_pixels``, no bigger than that: checked from the header before decoding)."""
 
     def __init__(self, max_pixels: int | None = None) -> None:

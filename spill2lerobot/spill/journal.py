@@ -15,12 +15,14 @@ from typing import Any
 from pydantic import ValidationError
 
 from spill2lerobot.errors import UserError
-from spill2lerobot.fsutil import append_line_durably, write_json_atomic
-from spill2lerobot.profile import Profile, profile_from_dict
+from spill2lerobot.fsutil import append_line_durably, write_bytes_atomic, write_json_atomic
+from spill2lerobot.profiles import Profile, profile_from_dict
 from spill2lerobot.spill.format import (
     MAX_MANIFEST_BYTES,
     BagEntry,
     BagPlan,
+    BagReport,
+    ChunkStats,
     JournalEntry,
     Manifest,
     SpillDamaged,
@@ -41,16 +43,11 @@ def redo_from(chunk: int) -> str:
     return f"run the same `spill2lerobot stage1` command again: it redoes chunk {chunk} and the chunks after it"
 
 
-def make_manifest(profile_dict: dict, bags: list[BagEntry]) -> dict:
-    return {
-        "format": SPILL_FORMAT,
-        "version": SPILL_VERSION,
-        "profile": profile_dict,
-        "bags": [bag.model_dump() for bag in bags],
-    }
+def make_manifest(profile_dict: dict[str, Any], bags: list[BagEntry]) -> Manifest:
+    return Manifest(format=SPILL_FORMAT, version=SPILL_VERSION, profile=profile_dict, bags=bags)
 
 
-def read_manifest(layout: SpillLayout) -> dict[str, Any]:
+def read_manifest(layout: SpillLayout) -> Manifest:
     """spill.json, checked: the format and version, every bag entry (ids that stay in the spill)."""
     try:
         raw = read_json(layout.manifest, MAX_MANIFEST_BYTES, RESTART)
@@ -63,40 +60,40 @@ def read_manifest(layout: SpillLayout) -> dict[str, Any]:
             f"{layout.manifest}: spill format {str(raw.get('format'))[:40]} v{str(raw.get('version'))[:10]} is not "
             f"{SPILL_FORMAT} v{SPILL_VERSION}; re-run stage1 with --restart"
         )
-    manifest = parse(Manifest, raw, layout.manifest, RESTART).model_dump()
+    manifest = parse(Manifest, raw, layout.manifest, RESTART)
     profile_of(layout, manifest)  # the options must still make a profile
     return manifest
 
 
-def profile_of(layout: SpillLayout, manifest: dict[str, Any]) -> Profile:
+def profile_of(layout: SpillLayout, manifest: Manifest) -> Profile:
     """The profile the spill was made with (merge needs no options of its own)."""
     try:
-        return profile_from_dict(manifest["profile"])
+        return profile_from_dict(manifest.profile)
     except UserError as exc:
         detail = str(exc)[:160]
         raise SpillDamaged(f"{layout.manifest}: damaged profile ({detail}); {RESTART}") from None
 
 
-def manifest_bags(manifest: dict[str, Any]) -> list[BagEntry]:
-    return [BagEntry(**bag) for bag in manifest["bags"]]
+def manifest_bags(manifest: Manifest) -> list[BagEntry]:
+    return list(manifest.bags)
 
 
-def write_manifest(layout: SpillLayout, manifest: dict) -> None:
+def write_manifest(layout: SpillLayout, manifest: Manifest) -> None:
     layout.root.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(layout.manifest, manifest)
+    write_json_atomic(layout.manifest, manifest.model_dump())
 
 
-def manifest_difference(old: dict, new: dict) -> str | None:
+def manifest_difference(old: Manifest, new: Manifest) -> str | None:
     """A short description of what differs between two manifests, or None."""
-    if old["profile"] != new["profile"]:
-        for section, values in new["profile"].items():
+    if old.profile != new.profile:
+        for section, values in new.profile.items():
             for key, value in values.items():
-                before = old["profile"].get(section, {}).get(key)
+                before = old.profile.get(section, {}).get(key)
                 if before != value:
                     return f"option {section}.{key} was {before!r}, now {value!r}"
         return "the options differ"
-    old_bags = {bag["path"]: bag for bag in old["bags"]}
-    new_bags = {bag["path"]: bag for bag in new["bags"]}
+    old_bags = {bag.path: bag for bag in old.bags}
+    new_bags = {bag.path: bag for bag in new.bags}
     if list(old_bags) != list(new_bags):
         return "the input bags differ"
     for path, bag in new_bags.items():
@@ -119,14 +116,14 @@ def write_plan(layout: SpillLayout, bag_id: str, plan: BagPlan) -> None:
     write_json_atomic(layout.plan(bag_id), plan.model_dump())
 
 
-def read_journal(layout: SpillLayout, bag_id: str, plan: BagPlan | None = None) -> list[dict]:
+def read_journal(layout: SpillLayout, bag_id: str, plan: BagPlan | None = None) -> list[JournalEntry]:
     """Finished chunks in order. A torn last line (crash mid-append) is ignored."""
     return read_journal_checked(layout, bag_id, plan)[0]
 
 
 def read_journal_checked(
     layout: SpillLayout, bag_id: str, plan: BagPlan | None = None
-) -> tuple[list[dict], str | None]:
+) -> tuple[list[JournalEntry], str | None]:
     """Finished chunks in order, and what is wrong past them, if anything but a torn last line.
     An entry counts only if it continues the ones before it (and, given the plan, fits it)."""
     path = layout.journal(bag_id)
@@ -134,11 +131,11 @@ def read_journal_checked(
         lines = read_text(path, MAX_JOURNAL_BYTES, RESTART).splitlines()
     except FileNotFoundError:
         return [], None
-    entries: list[dict] = []
+    entries: list[JournalEntry] = []
     for number, line in enumerate(lines, 1):
-        problem = _entry_problem(line, len(entries), _next_first_frame(entries), plan)
-        if problem is None:
-            entries.append(JournalEntry.model_validate_json(line).model_dump())
+        entry, problem = _entry(line, len(entries), _next_first_frame(entries), plan)
+        if entry is not None:
+            entries.append(entry)
             continue
         if number == len(lines) and not line.rstrip().endswith("}"):
             return entries, None  # torn by a crash while appending: that chunk is simply redone
@@ -146,20 +143,22 @@ def read_journal_checked(
     return entries, None
 
 
-def _next_first_frame(entries: list[dict]) -> int:
-    return entries[-1]["first_frame"] + entries[-1]["frames"] if entries else 0
+def _next_first_frame(entries: list[JournalEntry]) -> int:
+    return entries[-1].next_frame if entries else 0
 
 
-def _entry_problem(line: str, chunk: int, first_frame: int, plan: BagPlan | None) -> str | None:
+def _entry(line: str, chunk: int, first_frame: int, plan: BagPlan | None) -> tuple[JournalEntry | None, str]:
+    """The line's entry if it continues the journal (and fits the plan), else why not."""
     try:
         entry = JournalEntry.model_validate_json(line)
     except ValidationError as exc:
-        return f"damaged ({describe(exc)})"
+        return None, f"damaged ({describe(exc)})"
     if (entry.chunk, entry.first_frame) != (chunk, first_frame):
-        return f"chunk {entry.chunk} at frame {entry.first_frame}, where chunk {chunk} at frame {first_frame} belongs"
+        found = f"chunk {entry.chunk} at frame {entry.first_frame}"
+        return None, f"{found}, where chunk {chunk} at frame {first_frame} belongs"
     if plan is not None and (chunk >= plan.chunks or entry.frames != plan.chunk_frames(chunk)):
-        return f"chunk {chunk} of {entry.frames} frames does not fit the bag's plan"
-    return None
+        return None, f"chunk {chunk} of {entry.frames} frames does not fit the bag's plan"
+    return entry, ""
 
 
 def read_text(path: Path, limit: int, todo: str) -> str:
@@ -173,19 +172,25 @@ def read_text(path: Path, limit: int, todo: str) -> str:
         raise SpillDamaged(f"{path}: damaged (not text); {todo}") from None
 
 
-def rewrite_journal(layout: SpillLayout, bag_id: str, entries: list[dict]) -> None:
+def rewrite_journal(layout: SpillLayout, bag_id: str, entries: list[JournalEntry]) -> None:
     """Drop a torn tail so that appends continue from a clean line."""
     path = layout.journal(bag_id)
-    text = "".join(json.dumps(entry) + "\n" for entry in entries)
+    text = "".join(_line(entry) + "\n" for entry in entries)
     if path.exists() and path.read_bytes() != text.encode():
-        write_json_text(path, text)
+        write_bytes_atomic(path, text.encode())
 
 
-def write_json_text(path: Path, text: str) -> None:
-    from spill2lerobot.fsutil import write_bytes_atomic
-
-    write_bytes_atomic(path, text.encode())
+def append_journal(layout: SpillLayout, bag_id: str, entry: JournalEntry) -> None:
+    append_line_durably(layout.journal(bag_id), _line(entry))
 
 
-def append_journal(layout: SpillLayout, bag_id: str, entry: dict) -> None:
-    append_line_durably(layout.journal(bag_id), json.dumps(entry))
+def _line(entry: JournalEntry) -> str:
+    return json.dumps(entry.model_dump())
+
+
+def write_chunk_stats(layout: SpillLayout, bag_id: str, stats: ChunkStats) -> None:
+    write_json_atomic(layout.chunk_stats(bag_id, stats.chunk), stats.model_dump())
+
+
+def write_report(layout: SpillLayout, bag_id: str, report: BagReport) -> None:
+    write_json_atomic(layout.report(bag_id), report.model_dump())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from spill2lerobot.spill import journal
 from spill2lerobot.spill.format import BagReport, SpillDamaged, parse, read_json
 from spill2lerobot.spill.journal import BagEntry
@@ -11,7 +13,7 @@ from spill2lerobot.spill.verify import read_chunk_stats
 AGAIN = "run the same `spill2lerobot stage1` command again to rewrite it"
 
 
-def bag_report(layout: SpillLayout, bag: BagEntry) -> dict:
+def bag_report(layout: SpillLayout, bag: BagEntry) -> dict[str, Any]:
     """report.json of the bag plus fault counts summed over its finished chunks."""
     path = layout.report(bag.id)
     try:
@@ -20,21 +22,24 @@ def bag_report(layout: SpillLayout, bag: BagEntry) -> dict:
         raise SpillDamaged(f"{path}: missing; {AGAIN}") from None
     faults: dict[str, dict[str, int]] = {}
     for entry in journal.read_journal(layout, bag.id):
-        stats = read_chunk_stats(layout, bag.id, entry["chunk"], entry["frames"])
-        for kind, counts in stats.get("faults", {}).items():
+        stats = read_chunk_stats(layout, bag.id, entry.chunk, entry.frames)
+        for kind, counts in stats.faults.items():
             for topic, count in counts.items():
-                faults.setdefault(kind, {})[topic] = faults.get(kind, {}).get(topic, 0) + count
-        for camera, cam in stats["cameras"].items():
-            for kind in ("bad_frames", "filled_frames"):
-                if cam.get(kind):
-                    faults.setdefault(f"{kind[:-7]}_images", {})[camera] = (
-                        faults.get(f"{kind[:-7]}_images", {}).get(camera, 0) + cam[kind]
-                    )
+                _add(faults, kind, topic, count)
+        for camera, cam in stats.cameras.items():
+            if cam.bad_frames:
+                _add(faults, "bad_images", camera, cam.bad_frames)
+            if cam.filled_frames:
+                _add(faults, "filled_images", camera, cam.filled_frames)
     report["faults"] = faults
     return report
 
 
-def summary_line(report: dict) -> str:
+def _add(faults: dict[str, dict[str, int]], kind: str, name: str, count: int) -> None:
+    faults.setdefault(kind, {})[name] = faults.get(kind, {}).get(name, 0) + count
+
+
+def summary_line(report: dict[str, Any]) -> str:
     """One terminal line: 'faults: 3 bad images (head_cam_h 3); 12 gap frames (/leju_claw_state 12)'."""
     parts = []
     for kind, counts in sorted(report.get("faults", {}).items()):

@@ -2,7 +2,7 @@
 
 Alignment uses bag record times, like the original converter; ``header.stamp`` is only checked.
 For every streamed message of a topic whose type starts with a ``std_msgs/Header`` the stamp is
-read from the serialized bytes (seq u32, secs u32, nsecs u32: no deserialization) and counted:
+read from the serialized bytes (``bag.wire.header_stamp``: no deserialization) and counted:
 
 - ``duplicate_stamps``: the same stamp as the topic's previous message;
 - ``out_of_order_stamps``: a stamp earlier than the topic's previous message's;
@@ -18,17 +18,21 @@ uninterrupted one does.
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
-_STAMP = struct.Struct("<II")
+from spill2lerobot.bag.wire import header_stamp
+
+if TYPE_CHECKING:
+    from rosbags.interfaces.typing import Typesdict
+
 HEADER_TYPE = "std_msgs/msg/Header"
 KINDS = ("duplicate_stamps", "out_of_order_stamps", "skewed_stamps")
 
 
-def stamped_topics(msgtypes: Mapping[str, str], fielddefs: Mapping[str, tuple]) -> set[str]:
+def stamped_topics(msgtypes: Mapping[str, str], fielddefs: Typesdict) -> set[str]:
     """Topics whose message type's first field is a ``std_msgs/Header``."""
-    out = set()
+    out: set[str] = set()
     for topic, msgtype in msgtypes.items():
         fields = fielddefs.get(msgtype, ((), ()))[1]
         if fields and fields[0][1][1] == HEADER_TYPE:
@@ -50,11 +54,10 @@ class StampCounter:
         self._counts: dict[int, dict[str, dict[str, int]]] = {}
 
     def push(self, topic: str, time_ns: int, payload: bytes | memoryview) -> None:
-        if topic not in self._topics or len(payload) < 12:
+        if topic not in self._topics:
             return
-        secs, nsecs = _STAMP.unpack_from(payload, 4)
-        stamp = secs * 1_000_000_000 + nsecs
-        if stamp == 0:
+        stamp = header_stamp(payload)
+        if not stamp:  # too short for a header, or a stamp never filled in
             return
         previous = self._previous.get(topic)
         self._previous[topic] = stamp

@@ -24,7 +24,8 @@ class BagStatus:
     def line(self) -> str:
         if self.chunks_total is None:
             return f"{self.entry.name}: not started"
-        state = "done" if self.finished else f"{self.frames_total - self.frames_done} frames to go"
+        total = self.frames_total or 0  # known once the bag is planned, with its chunks
+        state = "done" if self.finished else f"{total - self.frames_done} frames to go"
         return (
             f"{self.entry.name}: {self.chunks_done}/{self.chunks_total} chunks, "
             f"{self.frames_done}/{self.frames_total} frames, {state}"
@@ -37,7 +38,7 @@ def spill_status(layout: SpillLayout) -> list[BagStatus]:
     for bag in journal.manifest_bags(manifest):
         plan = journal.read_plan(layout, bag.id)
         entries = journal.read_journal(layout, bag.id)
-        frames_done = sum(e["frames"] for e in entries)
+        frames_done = sum(e.frames for e in entries)
         statuses.append(
             BagStatus(bag, len(entries), plan.chunks if plan else None, frames_done, plan.frames if plan else None)
         )

@@ -17,13 +17,12 @@ import av
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from spill2lerobot.spill.format import ChunkStats, SpillDamaged, parse, read_json
+from spill2lerobot.spill.format import ChunkStats, JournalEntry, SpillDamaged, parse, read_json
 from spill2lerobot.spill.journal import redo_from
 from spill2lerobot.spill.layout import SpillLayout
 
 # Errors of the disk or the system, not of the file's content: reported as such by the CLI.
 DISK_ERRORS = (errno.EIO, errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.EMFILE)
-
 
 
 class ChunkDamaged(SpillDamaged):
@@ -46,7 +45,7 @@ class ChunkShape:
     topics: tuple[str, ...]  # the shard's source_ns:<topic> columns
 
 
-def read_chunk_stats(layout: SpillLayout, bag_id: str, chunk: int, frames: int | None = None) -> dict:
+def read_chunk_stats(layout: SpillLayout, bag_id: str, chunk: int, frames: int | None = None) -> ChunkStats:
     """chunk-NNNNN.stats.json, checked (and against the journal's frame count, when given)."""
     path = layout.chunk_stats(bag_id, chunk)
     try:
@@ -59,23 +58,22 @@ def read_chunk_stats(layout: SpillLayout, bag_id: str, chunk: int, frames: int |
         raise ChunkDamaged(path, f"describes chunk {stats.chunk} of {stats.frames} frames, not this chunk")
     if any(cam.frames != stats.frames for cam in stats.cameras.values()):
         raise ChunkDamaged(path, "a camera's frame count differs from the chunk's")
-    return stats.model_dump()
+    return stats
 
 
-def chunk_problem(layout: SpillLayout, bag_id: str, entry: dict, shape: ChunkShape) -> str | None:
+def chunk_problem(layout: SpillLayout, bag_id: str, entry: JournalEntry, shape: ChunkShape) -> str | None:
     """Why a journalled chunk cannot be used (one line naming the file), or None."""
     try:
-        check_chunk(layout, bag_id, entry, shape)
+        check_chunk(layout, bag_id, entry.chunk, entry.frames, shape)
     except ChunkDamaged as exc:
         return exc.detail
     return None
 
 
-def check_chunk(layout: SpillLayout, bag_id: str, entry: dict, shape: ChunkShape) -> None:
+def check_chunk(layout: SpillLayout, bag_id: str, chunk: int, frames: int, shape: ChunkShape) -> None:
     """Raise ChunkDamaged if the journalled chunk's statistics, shard or segments are unusable."""
-    chunk, frames = entry["chunk"], entry["frames"]
     stats = read_chunk_stats(layout, bag_id, chunk, frames)
-    if sorted(stats["cameras"]) != sorted(shape.cameras):
+    if sorted(stats.cameras) != sorted(shape.cameras):
         raise ChunkDamaged(layout.chunk_stats(bag_id, chunk), "other cameras than the profile's")
     check_shard(layout.shard(bag_id, chunk), frames, shape)
     for camera in shape.cameras:
@@ -83,13 +81,13 @@ def check_chunk(layout: SpillLayout, bag_id: str, entry: dict, shape: ChunkShape
 
 
 def first_damaged(
-    layout: SpillLayout, bag_id: str, entries: list[dict], shape: ChunkShape
+    layout: SpillLayout, bag_id: str, entries: list[JournalEntry], shape: ChunkShape
 ) -> tuple[int, str] | None:
     """The first journalled chunk that is damaged, with why, or None."""
     for entry in entries:
         problem = chunk_problem(layout, bag_id, entry, shape)
         if problem is not None:
-            return entry["chunk"], problem
+            return entry.chunk, problem
     return None
 
 
@@ -129,12 +127,12 @@ def check_shard(path: Path, frames: int, shape: ChunkShape) -> None:
 
 def _same_type(found: pa.DataType, expected: pa.DataType) -> bool:
     if pa.types.is_fixed_size_list(expected):
-        return (
+        return bool(
             pa.types.is_fixed_size_list(found)
             and found.list_size == expected.list_size
             and found.value_type == expected.value_type
         )
-    return found == expected
+    return bool(found == expected)
 
 
 def check_segment(path: Path, frames: int) -> None:

@@ -8,107 +8,21 @@ segment, frame k of a segment at pts k in units of 1/fps.
 from __future__ import annotations
 
 import contextlib
-import os
-from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
+from typing import Any, cast
 
 import av
-import numpy as np
+from av.container import OutputContainer
+from av.video.codeccontext import VideoCodecContext
 from av.video.frame import PictureType
+from av.video.stream import VideoStream
+from numpy.typing import NDArray
 
+from spill2lerobot.encoding import EncoderSettings, available_cores
 from spill2lerobot.fsutil import commit, release_freed_memory, tmp_path
-from spill2lerobot.profile import Profile
 
-LEROBOT_CODEC_NAMES = {"libsvtav1": "av1", "libx264": "h264"}  # what lerobot's info.json shows
-SVTAV1_DEFAULT_PRESET = 12
-
-
-@dataclass(frozen=True)
-class EncoderSettings:
-    codec: str
-    pix_fmt: str
-    g: int
-    crf: int
-    preset: int | str | None
-    fast_decode: int
-    fps: int
-    width: int
-    height: int
-    # SVT-AV1's thread budget (its ``lp``); None: the encoder's own choice. Not a dataset
-    # setting: SVT-AV1 writes the same video for any value (tests/test_video_threads.py).
-    svt_threads: int | None = None
-
-    @classmethod
-    def from_profile(cls, profile: Profile) -> EncoderSettings:
-        video = profile.video
-        preset = video.preset
-        if preset is None and video.codec == "libsvtav1":
-            preset = SVTAV1_DEFAULT_PRESET
-        return cls(
-            codec=video.codec,
-            pix_fmt=video.pix_fmt,
-            g=video.g,
-            crf=video.crf,
-            preset=preset,
-            fast_decode=video.fast_decode,
-            fps=profile.dataset.train_hz,
-            width=profile.dataset.resize.width,
-            height=profile.dataset.resize.height,
-        )
-
-    def codec_options(self) -> dict[str, str]:
-        """The options lerobot 0.6.1 passes for the same settings."""
-        options = {"g": str(self.g), "crf": str(self.crf)}
-        if self.preset is not None:
-            options["preset"] = str(self.preset)
-        if self.codec == "libsvtav1":
-            options["svtav1-params"] = f"fast-decode={max(0, min(2, self.fast_decode))}"
-            if self.svt_threads is not None:
-                options["svtav1-params"] += f":lp={self.svt_threads}"
-        elif self.fast_decode:
-            options["tune"] = "fastdecode"
-        return options
-
-    def sharing_cores(self, encoders: int) -> EncoderSettings:
-        """These settings for one of ``encoders`` encoders running at once (cameras x parallel bags).
-
-        Left alone, each SVT-AV1 encoder sizes its threads and its pictures in flight for the
-        whole machine; several of them then oversubscribe the cores and hold more memory. Each
-        gets its share of the cores instead (at least one): measured on 2 cores with 3 cameras at
-        640x480, 4-7% faster, and long bags settle ~60 MB lower. libx264 is left alone: its
-        thread count changes its output.
-        """
-        if self.codec != "libsvtav1":
-            return self
-        return replace(self, svt_threads=max(1, available_cores() // max(1, encoders)))
-
-    def video_info(self) -> dict:
-        """``features[key]["info"]`` of a video feature, as lerobot writes it."""
-        return {
-            "video.height": self.height,
-            "video.width": self.width,
-            "video.codec": LEROBOT_CODEC_NAMES[self.codec],
-            "video.pix_fmt": self.pix_fmt,
-            "video.fps": self.fps,
-            "video.channels": 3,
-            "has_audio": False,
-            "video.g": self.g,
-            "video.crf": self.crf,
-            "video.preset": self.preset,
-            "video.fast_decode": self.fast_decode,
-            "video.video_backend": "pyav",
-            "video.extra_options": {},
-            "is_depth_map": False,
-        }
-
-
-def available_cores() -> int:
-    """Cores this process may run on (a container's CPU set, not the whole machine's)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
+__all__ = ["EncoderSettings", "JpegDecoder", "SegmentWriter", "available_cores", "to_encoder_frame", "to_rgb"]
 
 
 class JpegDecoder:
@@ -118,14 +32,14 @@ class JpegDecoder:
     """
 
     def __init__(self, max_pixels: int | None = None) -> None:
-        self._contexts: dict[str, av.CodecContext] = {}
+        self._contexts: dict[str, VideoCodecContext] = {}
         self._options = {} if max_pixels is None else {"max_pixels": str(max_pixels)}
 
     def decode(self, data: bytes) -> av.VideoFrame:
         codec = "png" if data[:4] == b"\x89PNG" else "mjpeg"
         context = self._contexts.get(codec)
         if context is None:
-            context = self._contexts[codec] = av.CodecContext.create(codec, "r")
+            context = self._contexts[codec] = cast(VideoCodecContext, av.CodecContext.create(codec, "r"))
             if self._options:
                 context.options = dict(self._options)
         frames = context.decode(av.Packet(data))
@@ -136,7 +50,8 @@ class JpegDecoder:
             self._contexts.pop(codec, None)
         if not frames:
             raise ValueError("the image decoder returned no picture")
-        return frames[0]
+        frame: av.VideoFrame = frames[0]
+        return frame
 
 
 def to_rgb_frame(frame: av.VideoFrame, settings: EncoderSettings) -> av.VideoFrame:
@@ -151,7 +66,7 @@ def to_encoder_frame(rgb_frame: av.VideoFrame, settings: EncoderSettings) -> av.
     return rgb_frame.reformat(format=settings.pix_fmt)
 
 
-def to_rgb(frame: av.VideoFrame, settings: EncoderSettings) -> np.ndarray:
+def to_rgb(frame: av.VideoFrame, settings: EncoderSettings) -> NDArray[Any]:
     return to_rgb_frame(frame, settings).to_ndarray()
 
 
@@ -162,14 +77,21 @@ class SegmentWriter:
         self.path = path
         self._tmp = tmp_path(path)
         self._settings = settings
-        self._container = av.open(str(self._tmp), mode="w", format="mp4")
-        stream = self._container.add_stream(settings.codec, rate=settings.fps, options=settings.codec_options())
+        self._container: OutputContainer | None = av.open(str(self._tmp), mode="w", format="mp4")
+        stream = cast(
+            VideoStream,
+            self._container.add_stream(settings.codec, rate=settings.fps, options=settings.codec_options()),
+        )
         stream.width = settings.width
         stream.height = settings.height
         stream.pix_fmt = settings.pix_fmt
         stream.time_base = Fraction(1, settings.fps)
-        self._stream = stream
+        self._stream: VideoStream | None = stream
         self.frames = 0
+
+    def _open(self) -> tuple[OutputContainer, VideoStream]:
+        assert self._container is not None and self._stream is not None, "the segment is closed"
+        return self._container, self._stream
 
     def write(self, frame: av.VideoFrame) -> None:
         # A decoded JPEG is marked as an I picture and the encoder would honour that, making
@@ -177,12 +99,14 @@ class SegmentWriter:
         frame.pict_type = PictureType.NONE
         frame.pts = self.frames
         frame.time_base = Fraction(1, self._settings.fps)
-        self._container.mux(self._stream.encode(frame))
+        container, stream = self._open()
+        container.mux(stream.encode(frame))
         self.frames += 1
 
     def close(self) -> int:
-        self._container.mux(self._stream.encode(None))
-        self._container.close()
+        container, stream = self._open()
+        container.mux(stream.encode(None))
+        container.close()
         commit(self._tmp, self.path)
         self._free_encoder()
         return self.frames
@@ -190,11 +114,13 @@ class SegmentWriter:
     def _free_encoder(self) -> None:
         # Drop the encoder now, not at some later garbage collection: the next segment's
         # encoder would otherwise be allocated while this one still holds its buffers.
-        self._stream = self._container = None
+        self._stream = None
+        self._container = None
         release_freed_memory()
 
     def abort(self) -> None:
         with contextlib.suppress(Exception):
-            self._container.close()
+            if self._container is not None:
+                self._container.close()
         self._tmp.unlink(missing_ok=True)
         self._free_encoder()

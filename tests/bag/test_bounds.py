@@ -22,8 +22,9 @@ import numpy as np
 import pytest
 from gen_kuavo_bag import write_kuavo_bag, write_unindexed_copy
 
-from spill2lerobot.bag import bounded, ros1
+from spill2lerobot.bag import bounded
 from spill2lerobot.bag.ros1 import BagError, Ros1Bag
+from spill2lerobot.bag.ros1 import reader as ros1
 
 OPTIONS = ["--set", "dataset.resize.width=64", "--set", "dataset.resize.height=48"]
 OPTIONS += ["--set", "video.codec=libx264", "--set", "video.preset=ultrafast"]

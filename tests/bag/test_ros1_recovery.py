@@ -15,8 +15,8 @@ import pytest
 from rosbags.rosbag1 import Reader, Writer
 from rosbags.typesys import Stores, get_typestore
 
-from spill2lerobot.bag import ros1
 from spill2lerobot.bag.ros1 import BagError, Recovery, Ros1Bag
+from spill2lerobot.bag.ros1 import recovery as ros1
 
 NS = 1_000_000_000
 MS = 1_000_000

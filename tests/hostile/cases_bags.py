@@ -16,9 +16,7 @@ from pathlib import Path
 import craft
 from assets import Assets, put_bag
 from harness import FAST_ARGS, Case, CaseDir, registrar
-from rosbags.rosbag1 import Writer
-
-from spill2lerobot.bag.ros1 import Ros1Bag
+from rosbags.rosbag1 import Reader, Writer
 
 CASES: list[Case] = []
 case = registrar(CASES, "bag")
@@ -187,11 +185,9 @@ def empty_bag(a: Assets, with_connections: bool) -> Path:
     """A valid bag with no messages (its connections, or none at all)."""
 
     def make(path: Path) -> None:
-        with Ros1Bag(a.bag("a")) as source, Writer(path) as writer:
+        with Reader(a.bag("a")) as source, Writer(path) as writer:
             for conn in source.connections if with_connections else []:
-                writer.add_connection(
-                    conn.topic, conn.msgtype, msgdef=conn.msgdef, md5sum=conn.md5sum, callerid=conn.callerid
-                )
+                craft.copy_connection(writer, conn)
 
     return a.derived(f"no-messages-{with_connections}.bag", make)
 
@@ -258,7 +254,7 @@ def random_mutation(data: bytes, rng: random.Random) -> tuple[bytes, str]:
     return bytes(buf), kind
 
 
-SEEDS = range(18)
+SEEDS = range(14)
 SOURCES = ("a", "bz2", "lz4")
 
 
@@ -278,6 +274,6 @@ def _seeded(seed: int, command: str) -> Callable[[CaseDir, Assets], None]:
 for _seed in SEEDS:
     _kind = random_mutation(bytes(16384), random.Random(_seed))[1]
     CASES.append(Case("bag", f"seed{_seed}-{SOURCES[_seed % 3]}-{_kind}-convert", _seeded(_seed, "convert")))
-for _seed in SEEDS[:6]:
+for _seed in SEEDS[:4]:
     _kind = random_mutation(bytes(16384), random.Random(_seed))[1]
     CASES.append(Case("bag", f"seed{_seed}-{SOURCES[_seed % 3]}-{_kind}-inspect", _seeded(_seed, "inspect")))

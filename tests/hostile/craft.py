@@ -25,10 +25,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import lz4.frame
-from rosbags.rosbag1 import Writer
+from rosbags.interfaces import Connection
+from rosbags.rosbag1 import Reader, Writer
 
-from spill2lerobot.bag.ros1 import MAGIC, Ros1Bag
-
+MAGIC = b"#ROSBAG V2.0\n"
 OP_MSG_DATA, OP_BAG_HEADER, OP_INDEX_DATA, OP_CHUNK, OP_CHUNK_INFO, OP_CONNECTION = 2, 3, 4, 5, 6, 7
 _U32 = struct.Struct("<I")
 _U64 = struct.Struct("<Q")
@@ -44,20 +44,23 @@ Transform = Callable[[str, int, int, bytes], bytes]
 def rewrite_bag(src: Path, dst: Path, transform: Transform, compression: str | None = None) -> None:
     """Copy ``src`` to ``dst`` message by message through ``transform`` (same connections)."""
     numbers: dict[str, int] = {}
-    with Ros1Bag(src) as bag:
+    with Reader(src) as reader:
         writer = Writer(dst)
         if compression:
             writer.set_compression(Writer.CompressionFormat[compression.upper()])
         with writer:
-            conns = {}
-            for c in sorted(bag.connections, key=lambda c: c.id):
-                conns[c.id] = writer.add_connection(
-                    c.topic, c.msgtype, msgdef=c.msgdef, md5sum=c.md5sum, callerid=c.callerid
-                )
-            for msg in bag.messages(list(bag.topics())):
-                k = numbers.get(msg.topic, 0)
-                numbers[msg.topic] = k + 1
-                writer.write(conns[msg.connection.id], msg.time_ns, transform(msg.topic, k, msg.time_ns, msg.data))
+            conns = {c.id: copy_connection(writer, c) for c in sorted(reader.connections, key=lambda c: c.id)}
+            for conn, time_ns, data in reader.messages():
+                k = numbers.get(conn.topic, 0)
+                numbers[conn.topic] = k + 1
+                writer.write(conns[conn.id], time_ns, transform(conn.topic, k, time_ns, bytes(data)))
+
+
+def copy_connection(writer: Writer, conn: Connection) -> Connection:
+    """``conn`` of another bag added to ``writer`` with its definition, md5 and caller id."""
+    callerid = getattr(conn.ext, "callerid", None)
+    msgdef = conn.msgdef.data
+    return writer.add_connection(conn.topic, conn.msgtype, msgdef=msgdef, md5sum=conn.digest, callerid=callerid)
 
 
 def replace_messages(topic: str, frames: set[int], make: Callable[[bytes], bytes]) -> Transform:

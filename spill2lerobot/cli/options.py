@@ -1,0 +1,43 @@
+"""Options several commands share, each defined once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+CONFIG_HELP = "YAML profile (default: configs/kuavo.yaml)."
+JOBS_HELP = "Bags converted in parallel (processes); the output is identical to --jobs 1."
+SET_HELP = "Override a profile option, e.g. --set dataset.which_arm=left --set rosbag.chunk_size=500."
+EPISODES_HELP = "One episode per bag, or one per spill chunk (the original's chunked saving)."
+
+
+def profile_options(command: F) -> F:
+    """--config and --set: the profile and its overrides."""
+    command = click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=SET_HELP)(command)
+    return click.option("--config", "config", type=click.Path(path_type=Path), help=CONFIG_HELP)(command)
+
+
+def restart_option(command: F) -> F:
+    return click.option("--restart", is_flag=True, help="Discard an existing spill and start over.")(command)
+
+
+def jobs_option(command: F) -> F:
+    return click.option("--jobs", "-j", type=click.IntRange(1, 64), default=1, show_default=True, help=JOBS_HELP)(
+        command
+    )
+
+
+def episodes_option(explained: bool) -> Callable[[F], F]:
+    """--episodes bag|chunk (``explained``: with its help text, as merge shows it)."""
+    return click.option(
+        "--episodes",
+        type=click.Choice(["bag", "chunk"]),
+        default="bag",
+        show_default=True,
+        help=EPISODES_HELP if explained else None,
+    )

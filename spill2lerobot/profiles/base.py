@@ -1,0 +1,86 @@
+"""The profile interface: the neutral camera type, a bag's topics by role, and a robot's rules.
+
+Stage 1, merge, validate and inspect ask a ``Robot`` (``robot_for(profile)``) for the cameras,
+the state/action names, a bag's topics and one frame's state and action. The Kuavo rules and
+generic profiles both implement it, so both share the same reader, aligner, spill and merge.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+Vector = npt.NDArray[np.float32]  # one frame's observation.state or action
+
+
+@dataclass(frozen=True)
+class Camera:
+    name: str
+    topic: str
+    kind: str = "color"  # color | depth_png (compressedDepth) | depth_raw (sensor_msgs/Image)
+
+    @property
+    def is_depth(self) -> bool:
+        return self.kind != "color"
+
+    @property
+    def key(self) -> str:
+        return f"observation.{self.name}" if self.is_depth else f"observation.images.{self.name}"
+
+
+class Roles(Protocol):
+    """A bag's topics by role: ``cameras``, ``main_camera``, ``lowdim`` topics and ``all``."""
+
+    @property
+    def cameras(self) -> tuple[Camera, ...]: ...
+
+    @property
+    def main_camera(self) -> Camera: ...
+
+    @property
+    def lowdim(self) -> tuple[str, ...]: ...
+
+    @property
+    def all(self) -> tuple[str, ...]: ...
+
+
+class Robot(Protocol):
+    """What a profile means for the pipeline; ``Roles`` passed in come from ``resolve_topics``."""
+
+    def cameras(self) -> tuple[Camera, ...]: ...
+
+    def state_names(self) -> list[str]: ...
+
+    def action_names(self) -> list[str]: ...
+
+    def resolve_topics(self, bag_topics: Mapping[str, object]) -> Roles:
+        """Pick this bag's topics; the caller checks that each exists."""
+        ...
+
+    def cutoff_topics(self, roles: Roles, present: set[str]) -> list[str]:
+        """The topics whose earliest last message ends the timeline."""
+        ...
+
+    def expected_types(self, roles: Roles) -> Mapping[str, str]: ...
+
+    def accepts_msgtype(self, roles: Roles, topic: str, msgtype: str) -> tuple[bool, str]:
+        """Whether ``topic`` may carry ``msgtype``, and the expected type(s) as text for an error
+        (empty when the profile expects nothing of the topic)."""
+        ...
+
+    def check_fields(self, roles: Roles, msgtypes: Mapping[str, str], typestore: Any, where: str) -> None:
+        """Each field the rules read against the bag's message types (before any message is read)."""
+        ...
+
+    def depth_camera_names(self) -> list[str]: ...
+
+    def depth_cameras(self, topics: Collection[str]) -> tuple[Camera, ...]:
+        """The depth cameras (``depth_png`` kind, on their compressed topics) whose compressed or raw
+        topic is among ``topics``, e.g. a bag plan's topics."""
+        ...
+
+    def state_and_action(self, roles: Roles, msgs: Mapping[str, Any]) -> tuple[Vector, Vector]: ...

@@ -1,0 +1,208 @@
+"""Generic profiles: any robot's topics and message fields mapped onto the dataset's features.
+
+A profile with a ``features`` section (see ``configs/ros2_arm.yaml``) names its cameras
+(``name: topic``, ``sensor_msgs/CompressedImage`` JPEG/PNG) and builds ``observation.state`` and
+``action`` by concatenating parts, each the values of one message field::
+
+    features:
+      cameras: {front: /front/image_raw/compressed}
+      state:
+        - {topic: /joint_states, field: position, slice: [0, 6], names: [j1, j2, j3, j4, j5, j6]}
+      action:
+        - {topic: /arm/command, field: data, slice: [0, 6], convert: deg2rad}
+
+Everything else (timeline camera ``dataset.main_timeline`` and its fps, ``train_hz``,
+``sample_drop``, resize, video, faults) means what it means for Kuavo; the timeline ends before
+the earliest last message of any topic the profile uses. The checks are ``generic_check.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from spill2lerobot.errors import UserError
+from spill2lerobot.profiles.base import Camera, Roles, Vector
+from spill2lerobot.profiles.checks import quote, shorten
+from spill2lerobot.profiles.generic_check import part_names, part_size, path_steps
+from spill2lerobot.profiles.kuavo import accepts_msgtype as kuavo_accepts_msgtype
+from spill2lerobot.profiles.options import FeatureOptions, FieldPart, Profile
+
+CAMERA_TYPES = ("sensor_msgs/msg/CompressedImage",)
+CONVERSIONS = {
+    "none": 1.0,
+    "deg2rad": np.pi / 180.0,
+    "rad2deg": 180.0 / np.pi,
+    "mm2m": 1e-3,
+    "m2mm": 1e3,
+    "percent": 1e-2,
+}
+Indexer = npt.NDArray[np.intp] | slice | None  # which values of a field a part takes
+
+
+@dataclass(frozen=True)
+class GenericRoles:
+    """The topics of a generic profile (the same for every bag)."""
+
+    cameras: tuple[Camera, ...]
+    main_camera: Camera
+    lowdim: tuple[str, ...]
+
+    @property
+    def all(self) -> tuple[str, ...]:
+        return (*(c.topic for c in self.cameras), *self.lowdim)
+
+
+def field_value(msg: object, path: str) -> Any:
+    """The value at a dotted field path (``a.b``, ``a[2].b``) of a deserialized message."""
+    value: Any = msg
+    for name, indices in path_steps(path) or []:
+        if not hasattr(value, name):
+            have = shorten(", ".join(getattr(type(value), "__dataclass_fields__", {})) or "none", 120)
+            raise ValueError(f"no field {name!r} in {path!r} (fields there: {have})")
+        value = getattr(value, name)
+        for i in indices:
+            value = value[i]
+    return value
+
+
+class GenericRobot:
+    """State, action and cameras of a generic profile (the counterpart of the Kuavo rules)."""
+
+    def __init__(self, profile: Profile) -> None:
+        assert profile.features is not None  # robot_for chooses this robot for generic profiles only
+        self._profile = profile
+        self._features: FeatureOptions = profile.features
+        self._parts = {"state": list(self._features.state), "action": list(self._features.action)}
+        self._sizes = {key: [part_size(p) for p in parts] for key, parts in self._parts.items()}
+        self._indexers = {key: [_indexer(p) for p in parts] for key, parts in self._parts.items()}
+        self._joint_cache: dict[tuple[int, tuple[Any, ...]], npt.NDArray[np.intp]] = {}
+
+    def cameras(self) -> tuple[Camera, ...]:
+        return tuple(Camera(name, topic) for name, topic in self._features.cameras.items())
+
+    def state_names(self) -> list[str]:
+        return [name for part in self._parts["state"] for name in part_names(part)]
+
+    def action_names(self) -> list[str]:
+        return [name for part in self._parts["action"] for name in part_names(part)]
+
+    def resolve_topics(self, bag_topics: Mapping[str, object]) -> GenericRoles:
+        cams = self.cameras()
+        main = next(c for c in cams if c.name == self._profile.dataset.main_timeline)
+        camera_topics = {c.topic for c in cams}
+        lowdim: list[str] = []
+        for part in (*self._parts["state"], *self._parts["action"]):
+            if part.topic not in lowdim and part.topic not in camera_topics:
+                lowdim.append(part.topic)
+        return GenericRoles(cams, main, tuple(lowdim))
+
+    def cutoff_topics(self, roles: Roles, present: set[str]) -> list[str]:
+        return [topic for topic in roles.all if topic in present]
+
+    def expected_types(self, roles: Roles) -> dict[str, str]:
+        return dict.fromkeys((c.topic for c in roles.cameras), CAMERA_TYPES[0])
+
+    def accepts_msgtype(self, roles: Roles, topic: str, msgtype: str) -> tuple[bool, str]:
+        # As before the profiles package: a topic named like a Kuavo camera takes either image type.
+        return kuavo_accepts_msgtype(topic, msgtype, self.expected_types(roles))
+
+    def check_fields(self, roles: Roles, msgtypes: Mapping[str, str], typestore: Any, where: str) -> None:
+        """Each part's field path against the message type (before any message is read)."""
+        for key, parts in self._parts.items():
+            for i, part in enumerate(parts):
+                problem = _path_problem(typestore, msgtypes[part.topic], part.field)
+                if problem:
+                    raise UserError(
+                        f"{where}: profile key 'features.{key}[{i}].field': {shorten(part.topic)} carries "
+                        f"{shorten(msgtypes[part.topic])}, {problem}; fix the field path"
+                    )
+
+    def depth_camera_names(self) -> list[str]:
+        return []  # generic profiles have colour cameras only
+
+    def depth_cameras(self, topics: Collection[str]) -> tuple[Camera, ...]:
+        return ()
+
+    def state_and_action(self, roles: Roles, msgs: Mapping[str, Any]) -> tuple[Vector, Vector]:
+        return self._vector("state", msgs), self._vector("action", msgs)
+
+    def _vector(self, key: str, msgs: Mapping[str, Any]) -> Vector:
+        out = []
+        for part, size, index in zip(self._parts[key], self._sizes[key], self._indexers[key], strict=True):
+            raw = field_value(msgs[part.topic], part.field)
+            if part.joints is not None:
+                index = self._joint_index(part, msgs[part.topic])
+            values = np.asarray(raw, dtype=np.float64)
+            if values.ndim == 0:
+                values = values.reshape(1)
+            if values.ndim != 1:
+                raise ValueError(f"{shorten(part.topic)} {part.field} is not a list of numbers")
+            n = len(values)
+            if index is not None:
+                needed = index.stop if isinstance(index, slice) else max(index) + 1  # slice: part.slice's stop
+                if n < needed:
+                    raise ValueError(
+                        f"{shorten(part.topic)} {part.field} has {n} values, the profile takes up to index {needed - 1}"
+                    )
+                values = values[index]
+            if len(values) != size:
+                where = f"{shorten(part.topic)} {part.field}"
+                raise ValueError(f"{where} has {len(values)} values, the profile names {size}")
+            values = values * (CONVERSIONS[part.convert] * part.scale) + part.offset
+            if part.threshold is not None:
+                values = (values >= part.threshold).astype(np.float64)
+            out.append(values)
+        return np.concatenate(out).astype(np.float32)
+
+    def _joint_index(self, part: FieldPart, msg: object) -> npt.NDArray[np.intp]:
+        """Positions of ``part.joints`` in the message's ``name`` list (cached per name list)."""
+        assert part.joints is not None  # called for joint parts only
+        parent, _, _ = part.field.rpartition(".")
+        names = tuple(field_value(msg, f"{parent}.name" if parent else "name"))
+        key = (id(part), names)
+        index = self._joint_cache.get(key)
+        if index is None:
+            where = {name: i for i, name in enumerate(names)}
+            lacking = [j for j in part.joints if j not in where]
+            if lacking:
+                have = shorten(", ".join(map(str, names)) or "none", 120)  # names come from the bag
+                raise ValueError(f"{shorten(part.topic)} has no joint {quote(lacking[0])} (joints: {have})")
+            index = self._joint_cache[key] = np.asarray([where[j] for j in part.joints], dtype=np.intp)
+        return index
+
+
+def _indexer(part: FieldPart) -> Indexer:
+    if part.indices is not None:
+        return np.asarray(part.indices, dtype=np.intp)
+    if part.slice is not None:
+        return slice(*part.slice)
+    return None
+
+
+def _path_problem(typestore: Any, msgtype: str, path: str) -> str | None:
+    """Why ``path`` is not a field of ``msgtype`` in the typestore, or None if it is."""
+    from rosbags.interfaces import Nodetype
+
+    current: str | None = msgtype
+    for name, indices in path_steps(path) or []:
+        if current is None:
+            return f"whose field before {name!r} is not a message"
+        fields = dict(typestore.fielddefs[current][1]) if current in typestore.fielddefs else {}
+        if name not in fields:
+            return f"which has no field {name!r} (fields: {shorten(', '.join(fields) or 'none', 120)})"
+        node, args = fields[name]
+        current = None
+        if node == Nodetype.NAME:
+            current = args
+        elif node in (Nodetype.ARRAY, Nodetype.SEQUENCE):
+            inner = args[0]
+            if indices and inner[0] == Nodetype.NAME:
+                current = inner[1]
+            elif not indices:
+                current = None  # an array: fine as the last step only
+    return None

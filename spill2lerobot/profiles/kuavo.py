@@ -1,0 +1,307 @@
+"""What a Kuavo bag means: which topics feed which features, and the state/action rules.
+
+Rules follow the original converter (see docs in README): arm joints 12..18 (left) and 19..25
+(right) of the 28-joint vectors, the arm trajectory (degrees) replacing the commanded arm
+joints in the action, end-effector values appended per hand. The Kuavo-only dataset options
+(``only_arm``, ``eef_type``, ``which_arm``, depth, ...) are ``kuavo_options.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from typing import Any, cast
+
+import numpy as np
+import numpy.typing as npt
+
+from spill2lerobot.errors import UserError
+from spill2lerobot.profiles.base import Camera, Roles, Vector
+from spill2lerobot.profiles.checks import quote
+from spill2lerobot.profiles.options import Profile
+
+CAMERA_TOPICS = {
+    "head_cam_h": "/cam_h/color/image_raw/compressed",
+    "wrist_cam_l": "/cam_l/color/image_raw/compressed",
+    "wrist_cam_r": "/cam_r/color/image_raw/compressed",
+}
+# Depth cameras, named like the original's features (observation.depth_h, ...): the
+# compressedDepth topic, or the same image uncompressed (sensor_msgs/Image, 16UC1 or 32FC1).
+DEPTH_TOPICS = {
+    "depth_h": ("/cam_h/depth/image_raw/compressedDepth", "/cam_h/depth/image_raw"),
+    "depth_l": ("/cam_l/depth/image_rect_raw/compressedDepth", "/cam_l/depth/image_rect_raw"),
+    "depth_r": ("/cam_r/depth/image_rect_raw/compressedDepth", "/cam_r/depth/image_rect_raw"),
+}
+# The same cameras recorded uncompressed (sensor_msgs/Image): used when the compressed topic is absent.
+RAW_CAMERA_TOPICS = {name: topic.removesuffix("/compressed") for name, topic in CAMERA_TOPICS.items()}
+SENSORS = "/sensors_data_raw"
+JOINT_CMD = "/joint_cmd"
+ARM_TRAJ = "/kuavo_arm_traj"
+ARM_TRAJ_SYNCED = "/kuavo_arm_traj_synced"  # continuous variant, preferred when present
+CMD_POSE_WORLD = "/cmd_pose_world_synced"
+EEF_TOPICS = {  # eef_type -> (state topic, command topic)
+    "leju_claw": ("/leju_claw_state", "/leju_claw_command"),
+    "qiangnao": ("/dexhand/state", "/control_robot_hand_position"),
+    "rq2f85": ("/gripper/state", "/gripper/command"),
+}
+# Every topic the original reads: the timeline ends before the earliest last message of any
+# of them that the bag has, whether or not the chosen features use it.
+KNOWN_TOPICS = (
+    *CAMERA_TOPICS.values(),
+    SENSORS,
+    JOINT_CMD,
+    ARM_TRAJ,
+    ARM_TRAJ_SYNCED,
+    CMD_POSE_WORLD,
+    *(topic for pair in EEF_TOPICS.values() for topic in pair),
+)
+ARM_SLICES = {"left": slice(12, 19), "right": slice(19, 26)}  # into the 28-joint vectors
+TRAJ_SLICES = {"left": slice(0, 7), "right": slice(7, 14)}  # into the 14 arm-trajectory values
+HAND_INDEX = {"left": 0, "right": 1}
+# Message type each topic must carry (rosbags naming); a mismatch means the profile is wrong.
+EXPECTED_TYPES = {
+    **dict.fromkeys(CAMERA_TOPICS.values(), "sensor_msgs/msg/CompressedImage"),
+    **dict.fromkeys(RAW_CAMERA_TOPICS.values(), "sensor_msgs/msg/Image"),
+    SENSORS: "kuavo_msgs/msg/sensorsData",
+    JOINT_CMD: "kuavo_msgs/msg/jointCmd",
+    ARM_TRAJ: "sensor_msgs/msg/JointState",
+    ARM_TRAJ_SYNCED: "sensor_msgs/msg/JointState",
+    "/leju_claw_state": "kuavo_msgs/msg/lejuClawState",
+    "/leju_claw_command": "kuavo_msgs/msg/lejuClawCommand",
+    "/dexhand/state": "sensor_msgs/msg/JointState",
+    "/control_robot_hand_position": "kuavo_msgs/msg/robotHandPosition",
+    **{compressed: "sensor_msgs/msg/CompressedImage" for compressed, _ in DEPTH_TOPICS.values()},
+    **{raw: "sensor_msgs/msg/Image" for _, raw in DEPTH_TOPICS.values()},
+}
+
+# Camera topics also accept the other image type (JPEG/PNG CompressedImage or raw Image).
+IMAGE_TYPES = ("sensor_msgs/msg/CompressedImage", "sensor_msgs/msg/Image")
+CAMERA_TOPIC_SET = frozenset((*CAMERA_TOPICS.values(), *RAW_CAMERA_TOPICS.values()))
+
+F64 = npt.NDArray[np.float64]
+
+
+def type_accepted(topic: str, msgtype: str) -> bool:
+    """Whether ``topic`` may carry ``msgtype`` (``EXPECTED_TYPES``; camera topics: either image type)."""
+    return accepts_msgtype(topic, msgtype, EXPECTED_TYPES)[0]
+
+
+def accepts_msgtype(topic: str, msgtype: str, expected_types: Mapping[str, str]) -> tuple[bool, str]:
+    """Whether ``topic`` may carry ``msgtype``, and the expected type(s) as text ("" if none)."""
+    if topic in CAMERA_TOPIC_SET:  # Kuavo cameras: compressed or raw images
+        return msgtype in IMAGE_TYPES, " or ".join(IMAGE_TYPES)
+    expected = expected_types.get(topic)
+    return not expected or msgtype == expected, expected or ""
+
+
+def looks_like_kuavo(topics: Collection[str]) -> bool:
+    """Whether a bag's topics are a Kuavo robot's (its sensors or one of its cameras)."""
+    return SENSORS in topics or any(topic in topics for topic in CAMERA_TOPICS.values())
+
+
+@dataclass(frozen=True)
+class TopicRoles:
+    """The topics one bag uses for each role (the arm trajectory depends on the bag)."""
+
+    cameras: tuple[Camera, ...]
+    main_camera: Camera
+    sensors: str
+    joint_cmd: str
+    arm_traj: str
+    eef_state: str
+    eef_cmd: str
+
+    @property
+    def lowdim(self) -> tuple[str, ...]:
+        return (self.sensors, self.joint_cmd, self.arm_traj, self.eef_state, self.eef_cmd)
+
+    @property
+    def all(self) -> tuple[str, ...]:
+        return (*(c.topic for c in self.cameras), *self.lowdim)
+
+
+def hands(profile: Profile) -> tuple[str, ...]:
+    arm = profile.dataset.which_arm
+    return ("left", "right") if arm == "both" else (arm,)
+
+
+def cameras(profile: Profile) -> tuple[Camera, ...]:
+    """Head camera plus the wrist camera of each hand used."""
+    names = ["head_cam_h"] + [f"wrist_cam_{hand[0]}" for hand in hands(profile)]
+    return tuple(Camera(name, CAMERA_TOPICS[name]) for name in names)
+
+
+def depth_camera_names(profile: Profile) -> list[str]:
+    """Head depth plus the wrist depth of each hand used."""
+    return ["depth_h"] + [f"depth_{hand[0]}" for hand in hands(profile)]
+
+
+def depth_cameras(profile: Profile, bag_topics: Collection[str]) -> tuple[Camera, ...]:
+    """This bag's depth cameras: ``use_depth`` auto takes them exactly when the bag has every
+    one (compressedDepth or raw); true requires them (the missing topic is then reported)."""
+    use = profile.dataset.use_depth
+    if use is False:
+        return ()
+    found = []
+    for name in depth_camera_names(profile):
+        compressed, raw = DEPTH_TOPICS[name]
+        if compressed in bag_topics:
+            found.append(Camera(name, compressed, "depth_png"))
+        elif raw in bag_topics:
+            found.append(Camera(name, raw, "depth_raw"))
+        elif use is True:
+            found.append(Camera(name, compressed, "depth_png"))  # reported missing by the caller
+        else:
+            return ()
+    return tuple(found)
+
+
+def planned_depth_cameras(profile: Profile, topics: Collection[str]) -> tuple[Camera, ...]:
+    """The depth cameras whose compressed or raw topic is among ``topics`` (a bag plan's), each
+    named by its compressed topic (the spill's depth features)."""
+    return tuple(
+        Camera(name, DEPTH_TOPICS[name][0], "depth_png")
+        for name in depth_camera_names(profile)
+        if DEPTH_TOPICS[name][0] in topics or DEPTH_TOPICS[name][1] in topics
+    )
+
+
+def resolve_topics(profile: Profile, bag_topics: Collection[str]) -> TopicRoles:
+    """Pick this bag's topics; the caller checks that each exists."""
+    cams = _recorded_cameras(cameras(profile), bag_topics)
+    main_name = profile.dataset.main_timeline
+    fallback = _recorded_cameras((Camera(main_name, CAMERA_TOPICS[main_name]),), bag_topics)[0]
+    main = next((c for c in cams if c.name == main_name), fallback)
+    eef_state, eef_cmd = EEF_TOPICS[profile.dataset.eef_type]
+    return TopicRoles(
+        cameras=cams + depth_cameras(profile, bag_topics),
+        main_camera=main,
+        sensors=SENSORS,
+        joint_cmd=JOINT_CMD,
+        arm_traj=ARM_TRAJ_SYNCED if ARM_TRAJ_SYNCED in bag_topics else ARM_TRAJ,
+        eef_state=eef_state,
+        eef_cmd=eef_cmd,
+    )
+
+
+def _recorded_cameras(cams: tuple[Camera, ...], bag_topics: Collection[str]) -> tuple[Camera, ...]:
+    """Each camera on its compressed topic, or on its raw topic if only that one is in the bag."""
+    return tuple(
+        Camera(c.name, RAW_CAMERA_TOPICS[c.name])
+        if c.topic not in bag_topics and RAW_CAMERA_TOPICS.get(c.name) in bag_topics
+        else c
+        for c in cams
+    )
+
+
+def feature_names(profile: Profile) -> list[str]:
+    """Names of the state and action vector entries: per hand, 7 arm joints then the effector."""
+    dof = profile.dataset.dex_dof_needed if profile.dataset.eef_type == "qiangnao" else 1
+    names = []
+    for hand in hands(profile):
+        names += [f"{hand}_arm_joint_{i}" for i in range(1, 8)]
+        names += [f"{hand}_{profile.dataset.eef_type}_{i}" for i in range(1, dof + 1)]
+    return names
+
+
+def _eef_values(profile: Profile, msg: Any, command: bool) -> dict[str, F64]:
+    """Per-hand effector values scaled to 0..1 like the original."""
+    eef = profile.dataset.eef_type
+    if eef == "leju_claw":
+        pos = np.asarray(msg.data.position, dtype=np.float64) / 100.0
+        return {hand: pos[HAND_INDEX[hand] : HAND_INDEX[hand] + 1] for hand in ("left", "right")}
+    if eef == "qiangnao":
+        dof = profile.dataset.dex_dof_needed
+        if command:  # kuavo_msgs/robotHandPosition, uint8 0..100
+            left = np.asarray(msg.left_hand_position, dtype=np.float64)
+            right = np.asarray(msg.right_hand_position, dtype=np.float64)
+        else:  # sensor_msgs/JointState, 6 values per hand
+            pos = np.asarray(msg.position, dtype=np.float64)
+            left, right = pos[:6], pos[6:12]
+        return {"left": left[:dof] / 100.0, "right": right[:dof] / 100.0}
+    pos = np.asarray(msg.position, dtype=np.float64) / (255.0 if command else 0.8)  # rq2f85
+    return {hand: pos[HAND_INDEX[hand] : HAND_INDEX[hand] + 1] for hand in ("left", "right")}
+
+
+def state_and_action(profile: Profile, roles: TopicRoles, msgs: Mapping[str, Any]) -> tuple[Vector, Vector]:
+    """One frame's ``observation.state`` and ``action`` (float32) from its deserialized messages."""
+    joint_q = np.asarray(msgs[roles.sensors].joint_data.joint_q, dtype=np.float64)
+    command = np.array(msgs[roles.joint_cmd].joint_q, dtype=np.float64)
+    traj_rad = np.deg2rad(np.asarray(msgs[roles.arm_traj].position, dtype=np.float64))
+    eef_state = _eef_values(profile, msgs[roles.eef_state], command=False)
+    eef_cmd = _eef_values(profile, msgs[roles.eef_cmd], command=True)
+    if profile.dataset.is_binary:
+        eef_state = {h: (v >= 0.5).astype(np.float64) for h, v in eef_state.items()}
+        eef_cmd = {h: (v >= 0.5).astype(np.float64) for h, v in eef_cmd.items()}
+    state_parts: list[F64] = []
+    action_parts: list[F64] = []
+    for hand in hands(profile):
+        command[ARM_SLICES[hand]] = traj_rad[TRAJ_SLICES[hand]]
+        state_parts += [joint_q[ARM_SLICES[hand]], eef_state[hand]]
+        action_parts += [command[ARM_SLICES[hand]], eef_cmd[hand]]
+    return (
+        np.concatenate(state_parts).astype(np.float32),
+        np.concatenate(action_parts).astype(np.float32),
+    )
+
+
+def check_options(profile: Profile) -> None:
+    """The Kuavo rules' own option checks (after the options every profile has)."""
+    ds = profile.dataset
+    if ds.main_timeline not in CAMERA_TOPICS:
+        raise UserError(
+            f"profile key 'dataset.main_timeline' must be one of {' | '.join(map(repr, CAMERA_TOPICS))}, "
+            f"got {quote(ds.main_timeline)}"
+        )
+    not_yet = {
+        "dataset.only_arm": not ds.only_arm,
+        "dataset.delta_action": ds.delta_action,
+        "dataset.relative_start": ds.relative_start,
+    }
+    for key, unsupported in not_yet.items():
+        if unsupported:
+            raise UserError(
+                f"profile key '{key}': this value is not supported yet; use the default (see README, 'Profile options')"
+            )
+
+
+class KuavoRobot:
+    """The Kuavo rules above behind the ``Robot`` interface."""
+
+    def __init__(self, profile: Profile) -> None:
+        self._profile = profile
+
+    def cameras(self) -> tuple[Camera, ...]:
+        return cameras(self._profile)
+
+    def state_names(self) -> list[str]:
+        return feature_names(self._profile)
+
+    def action_names(self) -> list[str]:
+        return feature_names(self._profile)
+
+    def resolve_topics(self, bag_topics: Mapping[str, object]) -> TopicRoles:
+        return resolve_topics(self._profile, bag_topics)
+
+    def cutoff_topics(self, roles: Roles, present: set[str]) -> list[str]:
+        # Every topic the original reads, whether or not the chosen features use it; a camera
+        # read from its raw topic stands in for the compressed one.
+        return [topic for topic in dict.fromkeys((*KNOWN_TOPICS, *roles.all)) if topic in present]
+
+    def expected_types(self, roles: Roles) -> Mapping[str, str]:
+        return EXPECTED_TYPES
+
+    def accepts_msgtype(self, roles: Roles, topic: str, msgtype: str) -> tuple[bool, str]:
+        return accepts_msgtype(topic, msgtype, EXPECTED_TYPES)
+
+    def check_fields(self, roles: Roles, msgtypes: Mapping[str, str], typestore: Any, where: str) -> None:
+        return None  # the expected message types fix every field the rules read
+
+    def depth_camera_names(self) -> list[str]:
+        return depth_camera_names(self._profile)
+
+    def depth_cameras(self, topics: Collection[str]) -> tuple[Camera, ...]:
+        return planned_depth_cameras(self._profile, topics)
+
+    def state_and_action(self, roles: Roles, msgs: Mapping[str, Any]) -> tuple[Vector, Vector]:
+        return state_and_action(self._profile, cast(TopicRoles, roles), msgs)  # from resolve_topics above

@@ -1,0 +1,151 @@
+"""Typed profile options: what every robot's profile has (rosbag, dataset, video, faults) and a
+generic profile's ``features``. Reading and checking them is ``loading.py`` and ``checks.py``.
+
+A profile mirrors the original Kuavo converter's configuration (``KuavoRosbag2Lerobot.yaml``)
+section by section, plus this tool's own ``rosbag.chunk_size`` and ``video`` encoder settings.
+A ``features`` section makes it a generic profile (any robot): cameras, ``observation.state``
+and ``action`` are then mapped from topics and message fields.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from spill2lerobot.profiles.kuavo_options import KuavoDatasetOptions
+
+# Ranges of the values (sane bounds; the encoder's own limits for video.*, measured with the
+# bundled FFmpeg: tests/test_profile_safety.py opens an encoder at each bound).
+MAX_CHUNK_SIZE = 100_000  # a chunk's frames are held in memory
+MAX_BAGS = 1_000_000
+MAX_FPS = 1000
+MIN_SIDE, MAX_SIDE = 16, 8192
+MAX_IMAGE_PIXELS = 400_000_000
+MAX_SAMPLE_DROP = 1_000_000
+MAX_DEPTH_MM = 65535  # depth is 16-bit millimetres
+MAX_SKEW_MS = 3_600_000
+MAX_GOP = 100_000
+MAX_TEXT = 1000
+MAX_PATH_TEXT = 4096
+SVTAV1_PRESETS = (-1, 13)
+X264_PRESETS = (
+    "ultrafast", "superfast", "veryfast", "faster", "fast",
+    "medium", "slow", "slower", "veryslow", "placebo",
+)  # fmt: skip
+
+Conversion = Literal["none", "deg2rad", "rad2deg", "mm2m", "m2mm", "percent"]
+
+
+@dataclass
+class RosbagOptions:
+    rosbag_dir: str | None = None  # input folder, used when no BAG argument is given
+    num_used: int | None = None  # use only the first N bags (sorted by name)
+    lerobot_dir: str | None = None  # output folder, used when no OUT argument is given
+    chunk_size: int = 1000  # aligned frames per spill chunk (= per episode with --episodes chunk)
+
+
+@dataclass
+class ResizeOptions:
+    width: int = 640
+    height: int = 480
+
+
+@dataclass
+class DatasetOptions(KuavoDatasetOptions):
+    """Every robot's dataset options, after the Kuavo ones (the order spills record them in)."""
+
+    task_description: str = "kuavo task"
+    train_hz: int = 10
+    main_timeline: str = "head_cam_h"  # a camera name of the robot (Kuavo: head_cam_h | wrist_cam_l | wrist_cam_r)
+    main_timeline_fps: int = 30
+    sample_drop: int = 10
+    resize: ResizeOptions = field(default_factory=ResizeOptions)
+    repo_id: str = "local/kuavo"  # name recorded for the dataset; not used for any download
+    robot_type: str | None = "kuavo"
+
+
+@dataclass
+class VideoOptions:
+    codec: Literal["libsvtav1", "libx264"] = "libsvtav1"
+    pix_fmt: Literal["yuv420p"] = "yuv420p"
+    g: int = 2
+    crf: int = 30
+    preset: int | str | None = None  # None: lerobot's default for the codec (SVT-AV1: 12)
+    fast_decode: int = 0
+
+
+@dataclass
+class FaultOptions:
+    # An image or message that cannot be decoded: reuse the previous good one of that camera or
+    # topic within the chunk (a chunk starting with bad images gets mid-grey frames), or stop.
+    on_bad_frame: Literal["repeat", "error"] = "repeat"
+    # A topic whose message nearest to a frame is farther than this from the frame's time has
+    # a gap there (a camera that stopped, a dropped stream): counted, or an error.
+    max_skew_ms: int = 100
+    on_gap: Literal["keep", "error"] = "keep"
+    # Source images (colour or depth) with more pixels than this are bad frames, checked from
+    # their headers before decoding; null: 36 x resize.width x resize.height (6 x each side).
+    max_image_pixels: int | None = None
+
+
+@dataclass
+class FieldPart:
+    """Values of one message field (generic profiles): ``topic``'s ``field`` (dotted path, e.g.
+    ``position`` or ``joint_data.joint_q``; ``poses[0].x`` indexes), optionally a ``slice``
+    ([start, stop] or [start, stop, step]), ``indices`` or ``joints`` (by name, looked up in the
+    message's ``name`` list beside the field, as in sensor_msgs/JointState), then ``convert``
+    (unit), ``* scale + offset``, and ``threshold`` (values >= it become 1, others 0)."""
+
+    topic: str = ""
+    field: str = ""
+    slice: list[int] | None = None
+    indices: list[int] | None = None
+    joints: list[str] | None = None
+    convert: Conversion = "none"
+    scale: float = 1.0
+    offset: float = 0.0
+    threshold: float | None = None
+    names: list[str] | None = None  # one per value; default: <topic's last part>.<field>.<i>
+
+
+@dataclass
+class FeatureOptions:
+    """Generic profile: what feeds each feature. Cameras: name -> CompressedImage topic."""
+
+    cameras: dict[str, str] = field(default_factory=dict)
+    state: list[FieldPart] = field(default_factory=list)
+    action: list[FieldPart] = field(default_factory=list)
+
+
+@dataclass
+class Profile:
+    rosbag: RosbagOptions = field(default_factory=RosbagOptions)
+    dataset: DatasetOptions = field(default_factory=DatasetOptions)
+    video: VideoOptions = field(default_factory=VideoOptions)
+    faults: FaultOptions = field(default_factory=FaultOptions)
+    features: FeatureOptions | None = None  # set: a generic profile; None: the Kuavo rules
+
+    @property
+    def is_generic(self) -> bool:
+        return self.features is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        options = dataclasses.asdict(self)
+        if self.features is None:
+            del options["features"]  # Kuavo spills keep the manifest they always had
+        return options
+
+    def fingerprint(self) -> str:
+        """Canonical JSON of the options that change the spill's content."""
+        options = self.to_dict()
+        options["rosbag"] = {"chunk_size": self.rosbag.chunk_size}
+        return json.dumps(options, sort_keys=True)
+
+
+def image_pixel_limit(profile: Profile) -> int:
+    """Largest source image (width x height) decoded; bigger ones are bad frames (bounded memory)."""
+    if profile.faults.max_image_pixels is not None:
+        return profile.faults.max_image_pixels
+    return min(36 * profile.dataset.resize.width * profile.dataset.resize.height, MAX_IMAGE_PIXELS)
