@@ -65,6 +65,8 @@ print the command, exit code, time, peak memory and the tail of stderr.
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 from assets import Assets
 from cases_bags import CASES as BAG_CASES
@@ -91,3 +93,4 @@ def test_hostile(case: Case, assets: Assets, tmp_path) -> None:
     case.run(case_dir, assets)
     changed = case_dir.changed()
     assert not changed, f"protected paths changed: {changed}"
+    shutil.rmtree(case_dir.root)  # ~6 MB a case (bags, spills); a failing case keeps its folder
