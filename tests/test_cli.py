@@ -8,7 +8,7 @@ import sys
 import time
 
 from compare import assert_same_dataset
-from conftest import ROOT, run_cli
+from support import ROOT, run_cli
 
 SMALL = ["--set", "dataset.resize.width=320", "--set", "dataset.resize.height=240"]
 

@@ -8,8 +8,8 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 from compare import assert_same_dataset
-from conftest import run_cli
 from gen_kuavo_bag import write_kuavo_bag, write_truncated_copy, write_unindexed_copy
+from support import run_cli
 
 OPTIONS = ["--set", "dataset.resize.width=320", "--set", "dataset.resize.height=240", "--set", "rosbag.chunk_size=40"]
 

@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 from compare import assert_same_dataset
-from conftest import run_cli
+from support import run_cli
 
 SMALL = ["--set", "dataset.resize.width=64", "--set", "dataset.resize.height=48", "--set", "rosbag.chunk_size=8"]
 SMALL += ["--set", "video.codec=libx264", "--set", "video.preset=ultrafast"]

@@ -15,7 +15,6 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 from compare import assert_same_dataset
-from conftest import run_cli
 from gen_kuavo_bag import (
     DEPTH_TOPICS,
     RAW_DEPTH_TOPICS,
@@ -31,6 +30,7 @@ from lerobot.datasets.lerobot_dataset import LeRobotDataset
 from PIL import Image
 from reference import load_reference
 from rosbags.rosbag1 import Reader
+from support import run_cli
 from test_fault_injection import _kill_after_progress, _spawn
 
 from spill2lerobot.spill.depth import DepthDecoder, dequantize_mm, quantize_table, rgb8_form

@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 from compare import assert_same_dataset
-from conftest import run_cli
+from support import run_cli
 
 OPTIONS = ["--set", "dataset.resize.width=320", "--set", "dataset.resize.height=240", "--set", "rosbag.chunk_size=10"]
 DISK_MB = 96

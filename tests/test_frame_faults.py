@@ -6,10 +6,10 @@ import json
 
 import numpy as np
 import pytest
-from conftest import run_cli
 from gen_kuavo_bag import Faults, read_frame_code, write_kuavo_bag
 from lerobot.datasets.lerobot_dataset import LeRobotDataset
 from reference import CAMERA_INDEX, CAMERA_TOPICS, load_reference
+from support import run_cli
 
 CHUNK = 30
 OPTIONS = ["--set", "dataset.resize.width=160", "--set", "dataset.resize.height=120"]

@@ -8,7 +8,6 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 from compare import decoded_frames
-from conftest import run_cli
 from gen_kuavo_bag import (
     CAMERA_TOPICS,
     RAW_CAMERA_TOPICS,
@@ -20,6 +19,7 @@ from gen_kuavo_bag import (
     write_kuavo_bag,
 )
 from reference import CAMERA_INDEX, load_reference
+from support import run_cli
 
 from spill2lerobot.errors import UserError
 from spill2lerobot.spill.images import ImageDecoder, RawImage, check_image

@@ -10,9 +10,9 @@ import gen_kuavo_bag
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import ROOT, run_cli
 from rosbags.rosbag1 import Writer
 from rosbags.typesys import Stores, get_typestore
+from support import ROOT, run_cli
 
 from spill2lerobot import kuavo
 from spill2lerobot.bag.ros1 import Ros1Bag

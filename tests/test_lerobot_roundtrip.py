@@ -12,12 +12,12 @@ import av
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from conftest import run_cli
 from gen_kuavo_bag import read_frame_code
 from lerobot.datasets.compute_stats import aggregate_stats, compute_episode_stats
 from lerobot.datasets.lerobot_dataset import LeRobotDataset
 from PIL import Image
 from reference import CAMERA_INDEX, CAMERA_TOPICS, load_reference
+from support import run_cli
 
 CHUNK = 30
 SMALL = ["--set", "dataset.resize.width=320", "--set", "dataset.resize.height=240"]

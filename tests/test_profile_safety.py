@@ -22,7 +22,7 @@ from pathlib import Path
 import gen_kuavo_bag
 import pytest
 import yaml
-from conftest import ROOT
+from support import ROOT
 
 from spill2lerobot.profiles import options as profile_module
 

@@ -23,10 +23,10 @@ import numpy as np
 import pytest
 import yaml
 from compare import assert_same_dataset
-from conftest import ROOT, run_cli
 from gen_kuavo_bag import read_frame_code
 from lerobot.datasets.lerobot_dataset import LeRobotDataset
 from rosbags.rosbag1 import Reader as Ros1Reader
+from support import ROOT, run_cli
 
 from spill2lerobot.bag import Ros1Bag, Ros2Bag, open_bag
 from spill2lerobot.bag.wire import cdr_compressed_image_data

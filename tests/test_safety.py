@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from compare import assert_same_dataset
-from conftest import run_cli
+from support import run_cli
 
 from spill2lerobot.errors import UserError
 from spill2lerobot.lock import FolderLock

@@ -9,9 +9,9 @@ import shutil
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from conftest import run_cli
 from gen_kuavo_bag import CAMERA_TOPICS, Faults, write_kuavo_bag
 from reference import load_reference
+from support import run_cli
 
 CHUNK = 30
 OPTIONS = ["--set", "dataset.resize.width=64", "--set", "dataset.resize.height=48"]

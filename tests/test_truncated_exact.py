@@ -11,10 +11,10 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 from compare import decoded_frames
-from conftest import run_cli
 from gen_kuavo_bag import read_frame_code, write_truncated_copy
 from reference import CAMERA_INDEX, load_reference
 from rosbags.rosbag1 import Reader, Writer
+from support import run_cli
 
 OPTIONS = ["--set", "dataset.resize.width=160", "--set", "dataset.resize.height=120", "--set", "rosbag.chunk_size=40"]
 

@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
-from conftest import run_cli
+from support import run_cli
 
 from spill2lerobot.errors import UserError
 from spill2lerobot.validate import sample_frames, validate_command

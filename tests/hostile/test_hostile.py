@@ -50,7 +50,7 @@ Kinds
 
 Inputs
 ------
-``assets.Assets`` (session fixture ``assets`` in ``conftest.py``) writes 3-second Kuavo bags with
+``assets.Assets`` (session fixture ``assets`` in ``tests/conftest.py``) writes 3-second Kuavo bags with
 ``scripts/gen_kuavo_bag.py`` (64x48 images; with ``harness.FAST``: x264 ultrafast, 64x48, sample
 drop 2, chunks of 8 frames, a bag gives 29 frames in 4 chunks in about a second), derives the
 hostile variants once, and makes one finished spill and one dataset with the command line. A case
