@@ -15,17 +15,17 @@ import threading
 import time
 from pathlib import Path
 
-from spill2lerobot import kuavo
 from spill2lerobot.align import StreamingAligner
 from spill2lerobot.bag.ros1 import Ros1Bag
-from spill2lerobot.profile import load_profile
-from spill2lerobot.spill.stage1 import _image_bytes, make_plan
+from spill2lerobot.bag.wire import compressed_image_data
+from spill2lerobot.profiles import load_profile, robot_for
+from spill2lerobot.spill.planning import make_plan
 from spill2lerobot.spill.video import EncoderSettings, JpegDecoder, SegmentWriter, to_encoder_frame, to_rgb_frame
 
 
 def selected_jpegs(bag_path: Path, profile) -> dict[str, list[bytes]]:
     with Ros1Bag(bag_path) as bag:
-        roles = kuavo.resolve_topics(profile, bag.topics())
+        roles = robot_for(profile).resolve_topics(bag.topics())
         _, targets = make_plan(bag, profile, roles)
         topics = [cam.topic for cam in roles.cameras]
         aligner = StreamingAligner(targets, topics)
@@ -34,7 +34,7 @@ def selected_jpegs(bag_path: Path, profile) -> dict[str, list[bytes]]:
         def take(frames):
             for frame in frames:
                 for cam in roles.cameras:
-                    jpegs[cam.name].append(_image_bytes(frame.picks[cam.topic].payload))
+                    jpegs[cam.name].append(compressed_image_data(frame.picks[cam.topic].payload))
 
         for msg in bag.messages(topics):
             take(aligner.push(msg.topic, msg.time_ns, msg.data))

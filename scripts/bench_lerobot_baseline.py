@@ -16,11 +16,11 @@ from pathlib import Path
 from lerobot.configs.video import RGBEncoderConfig
 from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
-from spill2lerobot import kuavo
 from spill2lerobot.align import StreamingAligner
 from spill2lerobot.bag.ros1 import Ros1Bag
-from spill2lerobot.profile import load_profile
-from spill2lerobot.spill.stage1 import _image_bytes, make_plan
+from spill2lerobot.bag.wire import compressed_image_data
+from spill2lerobot.profiles import load_profile, robot_for
+from spill2lerobot.spill.planning import make_plan
 from spill2lerobot.spill.video import EncoderSettings, JpegDecoder, to_rgb
 
 LEROBOT_CODEC = {"libsvtav1": "libsvtav1", "libx264": "h264"}
@@ -31,12 +31,13 @@ def main() -> None:
     bag_path, out = Path(sys.argv[1]), Path(sys.argv[2])
     profile = load_profile(None, [arg for arg in sys.argv[3:] if arg != "--set"])
     settings = EncoderSettings.from_profile(profile)
-    names = kuavo.feature_names(profile)
+    robot = robot_for(profile)
+    names = robot.state_names()
     features = {
         "observation.state": {"dtype": "float32", "shape": (len(names),), "names": names},
-        "action": {"dtype": "float32", "shape": (len(names),), "names": names},
+        "action": {"dtype": "float32", "shape": (len(names),), "names": robot.action_names()},
     }
-    for cam in kuavo.cameras(profile):
+    for cam in robot.cameras():
         features[cam.key] = {
             "dtype": "video",
             "shape": (settings.height, settings.width, 3),
@@ -55,9 +56,9 @@ def main() -> None:
         streaming_encoding=True,
         rgb_encoder=encoder,
     )
-    decoders = {cam.name: JpegDecoder() for cam in kuavo.cameras(profile)}
+    decoders = {cam.name: JpegDecoder() for cam in robot.cameras()}
     with Ros1Bag(bag_path) as bag:
-        roles = kuavo.resolve_topics(profile, bag.topics())
+        roles = robot.resolve_topics(bag.topics())
         _, targets = make_plan(bag, profile, roles)
         topics = bag.topics()
         store = bag.typestore()
@@ -66,10 +67,10 @@ def main() -> None:
         def add(frames):
             for frame in frames:
                 msgs = {t: store.deserialize_ros1(frame.picks[t].payload, topics[t].msgtype) for t in roles.lowdim}
-                state, action = kuavo.state_and_action(profile, roles, msgs)
+                state, action = robot.state_and_action(roles, msgs)
                 item = {"observation.state": state, "action": action, "task": profile.dataset.task_description}
                 for cam in roles.cameras:
-                    image = decoders[cam.name].decode(_image_bytes(frame.picks[cam.topic].payload))
+                    image = decoders[cam.name].decode(compressed_image_data(frame.picks[cam.topic].payload))
                     item[cam.key] = to_rgb(image, settings)
                 dataset.add_frame(item)
 

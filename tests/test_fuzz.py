@@ -13,7 +13,7 @@ from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
 from spill2lerobot.errors import UserError
 from spill2lerobot.merge.merge import run_merge
-from spill2lerobot.profile import load_profile
+from spill2lerobot.profiles import load_profile
 from spill2lerobot.spill.stage1 import run_stage1
 
 CASES = 200

@@ -21,9 +21,10 @@ from gen_kuavo_bag import (
 from reference import CAMERA_INDEX, load_reference
 from support import run_cli
 
+from spill2lerobot.bag.wire import RawImage
+from spill2lerobot.bag.wire import raw_image as parse_raw_image
 from spill2lerobot.errors import UserError
-from spill2lerobot.spill.images import ImageDecoder, RawImage, check_image
-from spill2lerobot.spill.images import raw_image as parse_raw_image
+from spill2lerobot.spill.images import ImageDecoder, check_image
 
 W, H = 160, 120
 OPTIONS = ["--set", f"dataset.resize.width={W}", "--set", f"dataset.resize.height={H}", "--set", "rosbag.chunk_size=20"]

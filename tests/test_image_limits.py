@@ -23,11 +23,11 @@ from gen_kuavo_bag import write_kuavo_bag
 from rosbags.rosbag1 import Writer
 
 from spill2lerobot.bag.ros1 import Ros1Bag
-from spill2lerobot.profile import image_pixel_limit, load_profile
+from spill2lerobot.bag.wire import RawImage
+from spill2lerobot.profiles import image_pixel_limit, load_profile
 from spill2lerobot.spill.depth import DepthDecoder
 from spill2lerobot.spill.images import (
     ImageDecoder,
-    RawImage,
     check_pixels,
     compressed_size,
     jpeg_size,

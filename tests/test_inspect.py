@@ -14,20 +14,15 @@ from rosbags.rosbag1 import Writer
 from rosbags.typesys import Stores, get_typestore
 from support import ROOT, run_cli
 
-from spill2lerobot import kuavo
 from spill2lerobot.bag.ros1 import Ros1Bag
+from spill2lerobot.bag.wire import compressed_image_data
 from spill2lerobot.errors import UserError
-from spill2lerobot.inspect_bag import (
-    _all_topic_times,
-    _decoded_size,
-    _train_hz,
-    compressed_image_info,
-    image_info,
-    inspect_command,
-    topic_facts,
-)
-from spill2lerobot.profile import load_profile
-from spill2lerobot.spill.stage1 import _image_bytes, make_plan
+from spill2lerobot.inspect.command import inspect_command
+from spill2lerobot.inspect.images import _decoded_size, compressed_image_info, image_info
+from spill2lerobot.inspect.suggest import _train_hz
+from spill2lerobot.inspect.topics import topic_facts
+from spill2lerobot.profiles import load_profile, robot_for
+from spill2lerobot.spill.planning import make_plan
 
 REAL = ROOT / "tests/data/real-bags"
 RATES = {
@@ -40,7 +35,7 @@ RATES = {
 }
 # The command line as registered in cli.py, with the real error handling of cli.main().
 CLI = (
-    "import sys; from spill2lerobot import cli; from spill2lerobot.inspect_bag import inspect_command;"
+    "import sys; from spill2lerobot import cli; from spill2lerobot.inspect.command import inspect_command;"
     " cli.cli.add_command(inspect_command); cli.main()"
 )
 
@@ -111,7 +106,7 @@ def test_one_pass_over_the_index_gives_the_readers_topic_times(vga, tmp_path):
     active = gen_kuavo_bag.write_unindexed_copy(vga.path, tmp_path / "vga.bag.active")
     for path in (vga.path, active, REAL / "kuavo_vr_session_group1.bag", REAL / "robot_localization_test1_bz2.bag"):
         with Ros1Bag(path, recover=True) as bag:
-            times = _all_topic_times(bag)
+            times = bag.all_topic_times()
             for topic in bag.topics():
                 assert np.array_equal(times[topic], bag.topic_times(topic)), (path, topic)
 
@@ -120,7 +115,7 @@ def test_frames_are_those_of_stage1s_plan(bags):
     facts = inspect_json(bags["b"])
     profile = load_profile()
     with Ros1Bag(bags["b"]) as bag:
-        plan, _ = make_plan(bag, profile, kuavo.resolve_topics(profile, bag.topics()))
+        plan, _ = make_plan(bag, profile, robot_for(profile).resolve_topics(bag.topics()))
     assert facts["profile"]["frames"] == plan.frames > 0
     assert f"frames: {plan.frames} at 10 Hz" in inspect(bags["b"])
 
@@ -263,7 +258,7 @@ def test_image_size_from_header_bytes_matches_the_decoder(vga):
         msg = next(iter(bag.messages([topic])))
     info = image_info("sensor_msgs/msg/CompressedImage", msg.data)
     assert (info.width, info.height) == (640, 480)
-    assert _decoded_size("jpeg", _image_bytes(msg.data)) == (640, 480)
+    assert _decoded_size("jpeg", compressed_image_data(msg.data)) == (640, 480)
     # A JPEG whose header is cut before the frame header: decoded instead (or an error, never a crash).
     assert compressed_image_info("jpeg", b"\xff\xd8\xff\xd9").error is not None
     assert compressed_image_info("raw?", b"abc").error == "data is neither JPEG nor PNG"

@@ -31,8 +31,8 @@ from support import ROOT, run_cli
 from spill2lerobot.bag import Ros1Bag, Ros2Bag, open_bag
 from spill2lerobot.bag.wire import cdr_compressed_image_data
 from spill2lerobot.errors import UserError
-from spill2lerobot.profile import load_profile
-from spill2lerobot.spill.stage1 import list_bags
+from spill2lerobot.profiles import load_profile, robot_for
+from spill2lerobot.spill.planning import list_bags
 
 ARM_PROFILE = ROOT / "configs" / "ros2_arm.yaml"
 SMALL = ["--set", "dataset.resize.width=320", "--set", "dataset.resize.height=240"]
@@ -413,7 +413,6 @@ def test_a_file_that_is_not_a_ros2_bag_is_one_line(tmp_path):
 def test_parts_pick_joints_by_name_convert_and_threshold(tmp_path):
     from rosbags.typesys import Stores, get_typestore
 
-    from spill2lerobot.generic import GenericExtractor
 
     profile = _arm(
         features__state=[
@@ -423,7 +422,7 @@ def test_parts_pick_joints_by_name_convert_and_threshold(tmp_path):
     )
     path = tmp_path / "p.yaml"
     path.write_text(yaml.safe_dump(profile))
-    extractor = GenericExtractor(load_profile(path))
+    extractor = robot_for(load_profile(path))
     assert extractor.state_names() == ["gripper", "joint_2", "closed"]
     store = get_typestore(Stores.ROS2_HUMBLE)
     types = store.types

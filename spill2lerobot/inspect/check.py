@@ -1,31 +1,30 @@
 """Which features the profile can fill from a bag, and how many frames convert would make of it.
 
-The verdict comes from convert's own checks (``check_topics``, ``make_plan``), run on the index.
+The verdict comes from convert's own checks (``check_topics``, ``make_plan``), run on the index;
+which topics fill which feature comes from the profile's ``Robot``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from spill2lerobot import kuavo
-from spill2lerobot.bag.base import BagError, TopicIndex, TopicInfo
+from spill2lerobot.bag.base import BagError, TopicIndex
 from spill2lerobot.errors import UserError
 from spill2lerobot.inspect.facts import FeatureCheck, ProfileCheck, TopicCheck
 from spill2lerobot.inspect.topics import Index, bag_of, ros1_name
-from spill2lerobot.profile import DEFAULT_PROFILE, Profile
+from spill2lerobot.profiles import DEFAULT_PROFILE, Profile, Robot, Roles, robot_for
+from spill2lerobot.spill.planning import check_topics, make_plan
 
 
-def _check_topic(
-    role: str, topic: str, topics: Mapping[str, TopicInfo], expected_types: Mapping[str, str] = kuavo.EXPECTED_TYPES
-) -> TopicCheck:
-    expected = expected_types.get(topic)
-    info = topics.get(topic)
+def _check_topic(robot: Robot, roles: Roles, index: Index, role: str, topic: str) -> TopicCheck:
+    expected = robot.expected_types(roles).get(topic)
+    info = index.topics().get(topic)
     if info is None:
         status = "missing"
     elif info.count == 0:
         status = "empty"
-    elif not kuavo.type_accepted(topic, info.msgtype):
+    elif not robot.accepts_msgtype(roles, topic, info.msgtype)[0]:
         status = "wrong type"
     else:
         status = "ok"
@@ -35,42 +34,21 @@ def _check_topic(
 
 def check_profile(index: Index, profile: Profile, source: str = "", overrides: Sequence[str] = ()) -> ProfileCheck:
     """Which features the profile can fill from this bag, and how many frames it would give."""
-    from spill2lerobot.spill.stage1 import check_topics, make_plan
-
-    if profile.is_generic:
-        return _check_generic(index, profile, source, overrides)
     ds = profile.dataset
     topics = index.topics()
-    roles = kuavo.resolve_topics(profile, topics)
-    hands = kuavo.hands(profile)
-    traj_role = "arm trajectory" + ("" if roles.arm_traj == kuavo.ARM_TRAJ_SYNCED else f" (or {kuavo.ARM_TRAJ_SYNCED})")
-    features = [FeatureCheck(cam.key, [_check_topic("images", cam.topic, topics)]) for cam in roles.cameras]
-    features.append(
-        FeatureCheck(
-            "observation.state",
-            [
-                _check_topic(f"joint states (arm joints of {'/'.join(hands)})", roles.sensors, topics),
-                _check_topic(f"{ds.eef_type} state", roles.eef_state, topics),
-            ],
-        )
-    )
-    features.append(
-        FeatureCheck(
-            "action",
-            [
-                _check_topic("joint commands", roles.joint_cmd, topics),
-                _check_topic(traj_role, roles.arm_traj, topics),
-                _check_topic(f"{ds.eef_type} command", roles.eef_cmd, topics),
-            ],
-        )
-    )
+    robot = robot_for(profile)
+    roles = robot.resolve_topics(topics)
+    features = [
+        FeatureCheck(key, [_check_topic(robot, roles, index, role, topic) for role, topic in sources])
+        for key, sources in robot.feature_sources(roles)
+    ]
     if roles.main_camera not in roles.cameras:  # e.g. main_timeline wrist_cam_l with which_arm right
-        features.append(FeatureCheck("timeline", [_check_topic("main camera", roles.main_camera.topic, topics)]))
+        main = _check_topic(robot, roles, index, "main camera", roles.main_camera.topic)
+        features.append(FeatureCheck("timeline", [main]))
     check = ProfileCheck(
         source=source or str(DEFAULT_PROFILE),
         overrides=list(overrides),
-        eef_type=ds.eef_type,
-        which_arm=ds.which_arm,
+        settings=robot.settings(),
         main_timeline=ds.main_timeline,
         main_timeline_fps=ds.main_timeline_fps,
         train_hz=ds.train_hz,
@@ -79,47 +57,11 @@ def check_profile(index: Index, profile: Profile, source: str = "", overrides: S
         frames=None,
         reason=None,
     )
-    # same checks as convert
-    return _try_convert_checks(
-        check, index, lambda: check_topics(index, roles), lambda: make_plan(index, profile, roles)
-    )
 
-
-def _check_generic(index: Index, profile: Profile, source: str, overrides: Sequence[str]) -> ProfileCheck:
-    """``check_profile`` for a generic profile: its cameras and the topics of its parts."""
-    from spill2lerobot.features import extractor_for
-    from spill2lerobot.spill.stage1 import check_topics, make_plan
-
-    ds = profile.dataset
-    topics = index.topics()
-    extractor = extractor_for(profile)
-    roles = extractor.resolve_topics(topics)
-    expected = extractor.expected_types(roles)
-    features = [FeatureCheck(cam.key, [_check_topic("images", cam.topic, topics, expected)]) for cam in roles.cameras]
-    assert profile.features is not None  # a generic profile has its features
-    for key, parts in (("observation.state", profile.features.state), ("action", profile.features.action)):
-        checks = [_check_topic(part.field, part.topic, topics, expected) for part in parts]
-        features.append(FeatureCheck(key, checks))
-    check = ProfileCheck(
-        source=source or str(DEFAULT_PROFILE),
-        overrides=list(overrides),
-        eef_type="-",
-        which_arm="-",
-        main_timeline=ds.main_timeline,
-        main_timeline_fps=ds.main_timeline_fps,
-        train_hz=ds.train_hz,
-        sample_drop=ds.sample_drop,
-        features=features,
-        frames=None,
-        reason=None,
-        generic=True,
-    )
-    bag = bag_of(index)
-
-    def check_bag() -> None:
-        check_topics(index, roles, expected)
+    def check_bag() -> None:  # the same checks as convert
+        check_topics(index, roles, robot)
         msgtypes = {topic: info.msgtype for topic, info in topics.items()}
-        extractor.check_fields(roles, msgtypes, bag.typestore(), str(index.path))
+        robot.check_fields(roles, msgtypes, bag_of(index).typestore(), str(index.path))
 
     return _try_convert_checks(check, index, check_bag, lambda: make_plan(index, profile, roles))
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from spill2lerobot.inspect.report import inspect_bag, report_lines
-from spill2lerobot.profile import load_profile
+from spill2lerobot.profiles import load_profile
 
 
 @click.command(name="inspect", epilog="Example:\n\n  spill2lerobot inspect demo.bag --suggest > my_robot.yaml")

@@ -69,8 +69,7 @@ class FeatureCheck:
 class ProfileCheck:
     source: str
     overrides: list[str]
-    eef_type: str
-    which_arm: str
+    settings: dict[str, str]  # the robot's own settings (Kuavo: eef_type, which_arm); generic: none
     main_timeline: str
     main_timeline_fps: int
     train_hz: int
@@ -78,7 +77,6 @@ class ProfileCheck:
     features: list[FeatureCheck]
     frames: int | None  # frames the profile's timeline gives this bag, None if it cannot convert
     reason: str | None  # why there are no frames
-    generic: bool = False  # a generic profile (features section): eef_type and which_arm do not apply
 
     @property
     def ok(self) -> bool:

@@ -21,7 +21,7 @@ from ruamel.yaml.representer import RoundTripRepresenter
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
 from spill2lerobot.inspect.facts import BagFacts, Suggestion
-from spill2lerobot.profile import FieldPart, Profile, load_profile
+from spill2lerobot.profiles import FieldPart, Profile, load_profile
 
 _INFERRED = "# inferred"
 

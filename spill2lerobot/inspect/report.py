@@ -27,7 +27,7 @@ from spill2lerobot.inspect.images import first_images, image_info, ros2_image_in
 from spill2lerobot.inspect.profile_yaml import profile_yaml
 from spill2lerobot.inspect.suggest import suggest
 from spill2lerobot.inspect.topics import Index, IndexView, topic_facts
-from spill2lerobot.profile import Profile, load_profile
+from spill2lerobot.profiles import Profile, load_profile
 
 _NS = 1_000_000_000
 
@@ -151,7 +151,7 @@ def report_lines(report: BagFacts) -> list[str]:
     lines.append("")
     p = report.profile
     sets = "".join(f" --set {o}" for o in p.overrides)
-    kind = "generic" if p.generic else f"eef_type {p.eef_type}, which_arm {p.which_arm}"
+    kind = ", ".join(f"{key} {value}" for key, value in p.settings.items()) or "generic"
     lines.append(
         f"profile {p.source}{sets}: {kind}, "
         f"main_timeline {p.main_timeline} at {p.main_timeline_fps} fps, train_hz {p.train_hz}"

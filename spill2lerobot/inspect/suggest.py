@@ -6,20 +6,14 @@ size the bag shows; any other bag gets a generic profile (``suggest_generic``).
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
-from typing import Any, Literal, cast
+from typing import Any
 
-from spill2lerobot import kuavo
 from spill2lerobot.inspect.check import check_profile
 from spill2lerobot.inspect.facts import Inferred, Suggestion, TopicFacts
-from spill2lerobot.inspect.suggest_generic import generic_base, looks_like_kuavo, suggest_features
+from spill2lerobot.inspect.suggest_generic import generic_base, suggest_features
 from spill2lerobot.inspect.topics import Index, bag_of
-from spill2lerobot.profile import MAX_FPS, MAX_SIDE, MIN_SIDE, Profile
-
-# The Kuavo options a suggestion sets from the bag.
-_Arm = Literal["left", "right", "both"]
-_Eef = Literal["leju_claw", "qiangnao", "rq2f85"]
+from spill2lerobot.profiles import MAX_FPS, MAX_SIDE, MIN_SIDE, Profile, fit_kuavo_profile, looks_like_kuavo
 
 
 def _flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -47,65 +41,15 @@ def suggest(index: Index, facts: Mapping[str, TopicFacts], base: Profile) -> tup
     topics = index.topics()
     if not looks_like_kuavo(topics):
         return _suggest_generic(index, facts, base)
-    ds = dataclasses.replace(base.dataset, resize=dataclasses.replace(base.dataset.resize))
-    values: list[Inferred] = []
-    warnings: list[str] = []
 
     def present(topic: str) -> bool:
         return topic in topics and topics[topic].count > 0
 
-    cams = {  # each camera on its compressed topic, else on its raw one (as the profile reads them)
-        name: next(t for t in (topic, kuavo.RAW_CAMERA_TOPICS[name]) if present(t))
-        for name, topic in kuavo.CAMERA_TOPICS.items()
-        if present(topic) or present(kuavo.RAW_CAMERA_TOPICS[name])
-    }
-    wrists = [hand for hand in ("left", "right") if f"wrist_cam_{hand[0]}" in cams]
-    if wrists:
-        names = ", ".join(cams[f"wrist_cam_{h[0]}"] for h in wrists)
-        if set(kuavo.hands(base)) <= set(wrists):  # the chosen arm(s) have their cameras: keep
-            why = f"kept; wrist cameras present: {names}"
-        else:
-            ds.which_arm = cast("_Arm", "both" if len(wrists) == 2 else wrists[0])
-            why = f"wrist cameras present: {names}"
-        values.append(Inferred("dataset.which_arm", ds.which_arm, why))
-    else:
-        warnings.append(
-            f"no wrist camera ({kuavo.CAMERA_TOPICS['wrist_cam_l']}, {kuavo.CAMERA_TOPICS['wrist_cam_r']}):"
-            f" which_arm kept as {ds.which_arm}"
-        )
-    if "head_cam_h" not in cams:
-        warnings.append(f"no head camera ({kuavo.CAMERA_TOPICS['head_cam_h']}): the Kuavo profile always records it")
-
-    full = [eef for eef, pair in kuavo.EEF_TOPICS.items() if all(present(t) for t in pair)]
-    partial = [eef for eef, pair in kuavo.EEF_TOPICS.items() if any(present(t) for t in pair)]
-    if full:
-        ds.eef_type = cast("_Eef", ds.eef_type if ds.eef_type in full else full[0])
-        values.append(
-            Inferred("dataset.eef_type", ds.eef_type, f"{' and '.join(kuavo.EEF_TOPICS[ds.eef_type])} present")
-        )
-    elif partial:
-        ds.eef_type = cast("_Eef", ds.eef_type if ds.eef_type in partial else partial[0])
-        have = [t for t in kuavo.EEF_TOPICS[ds.eef_type] if present(t)]
-        lacks = [t for t in kuavo.EEF_TOPICS[ds.eef_type] if not present(t)]
-        values.append(Inferred("dataset.eef_type", ds.eef_type, f"{', '.join(have)} present"))
-        warnings.append(f"effector {ds.eef_type} lacks {', '.join(lacks)}")
-    else:
-        known = ", ".join(t for pair in kuavo.EEF_TOPICS.values() for t in pair)
-        warnings.append(f"no effector topic ({known}): eef_type kept as {ds.eef_type}")
-
-    if "head_cam_h" in cams:
-        main, why = "head_cam_h", "head camera present"
-    elif cams:
-        used = [cam.name for cam in kuavo.cameras(dataclasses.replace(base, dataset=ds))]
-        main = sorted(cams, key=lambda name: (name not in used, name))[0]  # prefer a camera the profile records
-        why = "no head camera; a wrist camera"
-    else:
-        main, why = ds.main_timeline, ""
-        warnings.append(f"no camera at all: main_timeline kept as {main}")
-    if why:
-        ds.main_timeline = main
-        values.append(Inferred("dataset.main_timeline", main, why))
-    main_facts = facts.get(cams.get(main, kuavo.CAMERA_TOPICS[main]))
+    fit = fit_kuavo_profile(base, present)
+    profile, ds, main, cams = fit.profile, fit.profile.dataset, fit.profile.dataset.main_timeline, fit.cameras
+    values = [Inferred(key, value, why) for key, value, why in fit.values]
+    warnings = fit.warnings
+    main_facts = facts.get(fit.main_topic)
     if main_facts is not None and main_facts.rate_hz:
         fps = min(MAX_FPS, max(1, round(main_facts.rate_hz)))
         ds.main_timeline_fps = fps
@@ -132,7 +76,6 @@ def suggest(index: Index, facts: Mapping[str, TopicFacts], base: Profile) -> tup
     elif cams:
         warnings.append(f"{main}: image size unknown; resize kept as {ds.resize.width}x{ds.resize.height}")
 
-    profile = dataclasses.replace(base, dataset=ds)
     checked = check_profile(index, profile)
     return profile, Suggestion(values, warnings, checked.frames, checked.reason, _differences(base, profile))
 

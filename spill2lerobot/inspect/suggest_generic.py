@@ -14,11 +14,18 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from spill2lerobot import kuavo
 from spill2lerobot.bag.base import Bag, TopicInfo
-from spill2lerobot.generic import MAX_CAMERAS, MAX_LABEL, MAX_NAME, MAX_VALUES, part_names
 from spill2lerobot.inspect.facts import TopicFacts
-from spill2lerobot.profile import FeatureOptions, FieldPart, Profile
+from spill2lerobot.profiles import (
+    MAX_CAMERAS,
+    MAX_LABEL,
+    MAX_NAME,
+    MAX_VALUES,
+    FeatureOptions,
+    FieldPart,
+    Profile,
+    part_names,
+)
 
 COMPRESSED_IMAGE = "sensor_msgs/msg/CompressedImage"
 JOINT_STATE = "sensor_msgs/msg/JointState"
@@ -26,10 +33,6 @@ ARRAY_TYPES = {"std_msgs/msg/Float64MultiArray": "data", "std_msgs/msg/Float32Mu
 SCALAR_TYPES = {"std_msgs/msg/Float64": "data", "std_msgs/msg/Float32": "data"}
 PLACEHOLDER = "/EDIT_ME"  # keeps a suggestion loadable where the bag gives nothing to infer
 _NOISE = {"camera", "cam", "image", "image_raw", "image_rect", "image_color", "color", "compressed", "rgb", "raw"}
-
-
-def looks_like_kuavo(topics: Mapping[str, object]) -> bool:
-    return kuavo.SENSORS in topics or any(topic in topics for topic in kuavo.CAMERA_TOPICS.values())
 
 
 def camera_names(topics: list[str]) -> dict[str, str]:

@@ -57,11 +57,6 @@ def bag_of(index: Index) -> Bag:
     return index.bag if isinstance(index, IndexView) else index
 
 
-def _all_topic_times(bag: Ros1Bag) -> dict[str, Times]:
-    """Every topic's sorted record times from one pass over the index (kept for the tests)."""
-    return bag.all_topic_times()
-
-
 def ros1_name(msgtype: str) -> str:
     """'pkg/msg/Type' -> 'pkg/Type' (how ROS1 users know the types)."""
     return msgtype.replace("/msg/", "/") if msgtype else msgtype

@@ -6,10 +6,11 @@ needs, its cameras (``Camera``), a bag's topics by role (``Roles``), and one fra
 action. Code outside this package uses only what is exported here.
 """
 
-from spill2lerobot.profiles.base import Camera, Robot, Roles, Vector
+from spill2lerobot.profiles.base import Camera, FeatureSource, Robot, Roles, Vector
 from spill2lerobot.profiles.checks import check_range, check_text, quote, shorten
 from spill2lerobot.profiles.generic_check import MAX_CAMERAS, MAX_LABEL, MAX_NAME, MAX_VALUES, part_names
 from spill2lerobot.profiles.kuavo import looks_like_kuavo
+from spill2lerobot.profiles.kuavo_suggest import KuavoFit, fit_kuavo_profile
 from spill2lerobot.profiles.loading import DEFAULT_PROFILE, load_profile, parse_override, profile_from_dict
 from spill2lerobot.profiles.options import (
     MAX_FPS,
@@ -39,13 +40,16 @@ __all__ = [
     "DatasetOptions",
     "FaultOptions",
     "FeatureOptions",
+    "FeatureSource",
     "FieldPart",
+    "KuavoFit",
     "Profile",
     "Robot",
     "Roles",
     "Vector",
     "check_range",
     "check_text",
+    "fit_kuavo_profile",
     "image_pixel_limit",
     "load_profile",
     "looks_like_kuavo",

@@ -15,6 +15,8 @@ import numpy as np
 import numpy.typing as npt
 
 Vector = npt.NDArray[np.float32]  # one frame's observation.state or action
+# Which topics fill a feature: (feature key, [(role shown to the user, topic), ...]).
+FeatureSource = tuple[str, list[tuple[str, str]]]
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,14 @@ class Robot(Protocol):
         ...
 
     def depth_camera_names(self) -> list[str]: ...
+
+    def settings(self) -> dict[str, str]:
+        """The robot's own settings, as ``inspect`` shows them (empty for a generic profile)."""
+        ...
+
+    def feature_sources(self, roles: Roles) -> list[FeatureSource]:
+        """Each feature with the topics that fill it, for ``inspect``'s profile check."""
+        ...
 
     def depth_cameras(self, topics: Collection[str]) -> tuple[Camera, ...]:
         """The depth cameras (``depth_png`` kind, on their compressed topics) whose compressed or raw

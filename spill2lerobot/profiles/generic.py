@@ -26,7 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from spill2lerobot.errors import UserError
-from spill2lerobot.profiles.base import Camera, Roles, Vector
+from spill2lerobot.profiles.base import Camera, FeatureSource, Roles, Vector
 from spill2lerobot.profiles.checks import quote, shorten
 from spill2lerobot.profiles.generic_check import part_names, part_size, path_steps
 from spill2lerobot.profiles.kuavo import accepts_msgtype as kuavo_accepts_msgtype
@@ -121,6 +121,15 @@ class GenericRobot:
                         f"{where}: profile key 'features.{key}[{i}].field': {shorten(part.topic)} carries "
                         f"{shorten(msgtypes[part.topic])}, {problem}; fix the field path"
                     )
+
+    def settings(self) -> dict[str, str]:
+        return {}
+
+    def feature_sources(self, roles: Roles) -> list[FeatureSource]:
+        sources: list[FeatureSource] = [(cam.key, [("images", cam.topic)]) for cam in roles.cameras]
+        for key, parts in (("observation.state", self._parts["state"]), ("action", self._parts["action"])):
+            sources.append((key, [(part.field, part.topic) for part in parts]))
+        return sources
 
     def depth_camera_names(self) -> list[str]:
         return []  # generic profiles have colour cameras only

@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from spill2lerobot.errors import UserError
-from spill2lerobot.profiles.base import Camera, Roles, Vector
+from spill2lerobot.profiles.base import Camera, FeatureSource, Roles, Vector
 from spill2lerobot.profiles.checks import quote
 from spill2lerobot.profiles.options import Profile
 
@@ -299,6 +299,25 @@ class KuavoRobot:
 
     def depth_camera_names(self) -> list[str]:
         return depth_camera_names(self._profile)
+
+    def settings(self) -> dict[str, str]:
+        return {"eef_type": self._profile.dataset.eef_type, "which_arm": self._profile.dataset.which_arm}
+
+    def feature_sources(self, roles: Roles) -> list[FeatureSource]:
+        kuavo = cast(TopicRoles, roles)  # from resolve_topics above
+        eef = self._profile.dataset.eef_type
+        arms = "/".join(hands(self._profile))
+        traj_role = "arm trajectory" + ("" if kuavo.arm_traj == ARM_TRAJ_SYNCED else f" (or {ARM_TRAJ_SYNCED})")
+        sources: list[FeatureSource] = [(cam.key, [("images", cam.topic)]) for cam in kuavo.cameras]
+        state = [(f"joint states (arm joints of {arms})", kuavo.sensors), (f"{eef} state", kuavo.eef_state)]
+        sources.append(("observation.state", state))
+        sources.append(
+            (
+                "action",
+                [("joint commands", kuavo.joint_cmd), (traj_role, kuavo.arm_traj), (f"{eef} command", kuavo.eef_cmd)],
+            )
+        )
+        return sources
 
     def depth_cameras(self, topics: Collection[str]) -> tuple[Camera, ...]:
         return planned_depth_cameras(self._profile, topics)

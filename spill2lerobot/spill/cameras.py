@@ -19,7 +19,8 @@ import av
 import numpy as np
 from numpy.typing import NDArray
 
-from spill2lerobot.spill.images import ImageDecoder, RawImage
+from spill2lerobot.bag.wire import RawImage
+from spill2lerobot.spill.images import ImageDecoder
 from spill2lerobot.spill.video import (
     EncoderSettings,
     SegmentWriter,

@@ -12,6 +12,7 @@ from numpy.typing import NDArray
 
 from spill2lerobot.align import AlignedFrame, resume_point
 from spill2lerobot.bag.base import Bag, ImageCutter
+from spill2lerobot.bag.wire import RawImage, image_of
 from spill2lerobot.errors import UserError
 from spill2lerobot.profiles import Profile, Roles, robot_for
 from spill2lerobot.spill import images, journal
@@ -130,7 +131,7 @@ class ChunkSpiller:
         for worker in self._workers.values():
             worker.stop()
 
-    def _image(self, topic: str, payload: bytes | memoryview) -> bytes | images.RawImage:
+    def _image(self, topic: str, payload: bytes | memoryview) -> bytes | RawImage:
         """The picture bytes of a camera message; a raw encoding no colour camera can show is an error."""
         try:
             image = self._image_of[topic](payload)
@@ -223,7 +224,7 @@ def image_cutter(bag: Bag, msgtype: str) -> ImageCutter:
     if bag.serialization == "cdr":  # until every bag reader offers image_of
         cut: ImageCutter = getattr(bag, "compressed_image_data")  # noqa: B009
         return cut
-    return images.image_of(msgtype)
+    return image_of(msgtype)
 
 
 def _bag_moments_after(layout: SpillLayout, bag_id: str, done_chunks: int) -> dict[str, dict[str, Any] | None]:

@@ -23,37 +23,9 @@ import struct
 import av
 import numpy as np
 
-from spill2lerobot.bag.wire import (  # the message fields (shim names, removed at the end)
-    COMPRESSED_IMAGE,
-    IMAGE_TYPES,
-    RAW_IMAGE,
-    RawImage,
-    image_of,
-    raw_image,
-)
-from spill2lerobot.bag.wire import compressed_image_data as compressed_data
+from spill2lerobot.bag.wire import RawImage
 from spill2lerobot.errors import UserError
 from spill2lerobot.spill.video import JpegDecoder
-
-__all__ = [
-    "COMPRESSED_IMAGE",
-    "IMAGE_TYPES",
-    "PNG_SIGNATURE",
-    "RAW_ENCODINGS",
-    "RAW_IMAGE",
-    "ImageDecoder",
-    "RawImage",
-    "check_image",
-    "check_pixels",
-    "compressed_data",
-    "compressed_size",
-    "decoder_pixel_limit",
-    "image_of",
-    "jpeg_size",
-    "png_size",
-    "raw_frame",
-    "raw_image",
-]
 
 # raw encoding -> (channels, FFmpeg pixel format of the unpadded rows)
 RAW_ENCODINGS: dict[str, tuple[int, str]] = {

@@ -4,7 +4,6 @@ topics checked against the profile and its timeline from the index."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -101,13 +100,8 @@ def make_plan(bag: TopicIndex, profile: Profile, roles: Roles) -> tuple[BagPlan,
     return plan, targets
 
 
-def check_topics(bag: TopicIndex, roles: Roles, robot: Robot | Mapping[str, str]) -> None:
+def check_topics(bag: TopicIndex, roles: Roles, robot: Robot) -> None:
     """Every topic the profile reads is in the bag, with messages of the type it expects."""
-    if isinstance(robot, Mapping):  # shim for validate's older call (expected types), removed at the end
-        from spill2lerobot.spill.legacy import ExpectedTypes
-
-        check_topics(bag, roles, ExpectedTypes(robot))  # type: ignore[arg-type]  # shim: only accepts_msgtype is used
-        return
     topics = bag.topics()
     if not any(info.count for info in topics.values()):
         raise UserError(f"{bag.path}: the bag holds no messages; record it again or leave it out")

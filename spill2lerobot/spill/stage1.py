@@ -12,38 +12,22 @@ from __future__ import annotations
 
 import multiprocessing
 import sys
-from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from spill2lerobot.bag.base import TopicIndex
 from spill2lerobot.errors import UserError
 from spill2lerobot.process import prepare_process
-from spill2lerobot.profiles import Profile, Roles
+from spill2lerobot.profiles import Profile
 from spill2lerobot.safety import check_locations
-from spill2lerobot.spill import planning
 from spill2lerobot.spill.bag_spill import BagResult, spill_bag
 from spill2lerobot.spill.chunks import BagTarget
 from spill2lerobot.spill.format import BagEntry
-from spill2lerobot.spill.images import compressed_data as _image_bytes
 from spill2lerobot.spill.layout import SpillLayout
 from spill2lerobot.spill.ownership import claim_spill
-from spill2lerobot.spill.planning import list_bags, make_plan, prepare_spill, select_bags
+from spill2lerobot.spill.planning import prepare_spill, select_bags
 from spill2lerobot.spill.progress import Position, ProgressFn
 from spill2lerobot.spill.report import bag_report, summary_line
-
-# Shim: inspect and validate import these from here (the lead moves them to spill.planning).
-__all__ = [
-    "BagResult",
-    "_image_bytes",
-    "check_topics",
-    "list_bags",
-    "make_plan",
-    "run_stage1",
-    "select_bags",
-    "spill_bags",
-]
 
 
 @dataclass
@@ -147,11 +131,3 @@ def _one_by_one(
             progress(f"error: {exc}")
             outcomes.append(BagFailure(entry, str(exc)))
     return outcomes
-
-
-def check_topics(bag: TopicIndex, roles: Roles, expected_types: Mapping[str, str] | None = None) -> None:
-    """Shim for inspect (removed at the end): spill.planning.check_topics with the Kuavo rules,
-    or the given expected types, as before the profiles package."""
-    from spill2lerobot.spill.legacy import ExpectedTypes
-
-    planning.check_topics(bag, roles, ExpectedTypes(expected_types))  # type: ignore[arg-type]  # shim

@@ -68,7 +68,7 @@ def sources(
             with open_bag(path) as bag:
                 robot = robot_for(profile)
                 roles = robot.resolve_topics(bag.topics())
-                check_topics(bag, roles, robot.expected_types(roles))
+                check_topics(bag, roles, robot)
                 _, targets = make_plan(bag, profile, roles)
         except (BagError, UserError) as exc:
             report.fail(path, str(exc).removeprefix(f"{path}: "))
