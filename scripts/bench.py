@@ -18,6 +18,11 @@ texture, which no encoder can predict.
 
     .venv/bin/python scripts/bench.py [--seconds 20 80] [--codecs libsvtav1 libx264] [--workdir DIR]
         [--content scene|noise]
+
+`--against REF` instead compares ours with ours at git commit REF (a worktree in WORKDIR run by
+the same interpreter), interleaved, and says whether both outputs are byte-identical:
+
+    .venv/bin/python scripts/bench.py --against cbef33c --seconds 80 --codecs libsvtav1
 """
 
 from __future__ import annotations
@@ -25,8 +30,10 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import re
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 from statistics import mean
@@ -36,6 +43,7 @@ import gen_kuavo_bag
 from benchutil import Measured, folder_size, measure, typical
 
 SCRIPTS = Path(__file__).resolve().parent
+ROOT = SCRIPTS.parent
 
 
 CONTENT = "scene"  # set from --content
@@ -151,6 +159,48 @@ def bench_merge_episodes(workdir: Path) -> None:
     shutil.rmtree(spill, ignore_errors=True)
 
 
+def worktree(ref: str, workdir: Path) -> Path:
+    """A checkout of commit ``ref`` in ``workdir`` (made once, kept for later runs)."""
+    git = ["git", "-C", str(ROOT)]
+    sha = subprocess.run([*git, "rev-parse", ref], capture_output=True, text=True, check=True).stdout.strip()
+    path = workdir / f"ref-{sha[:12]}"
+    if not path.exists():
+        subprocess.run([*git, "worktree", "add", "--detach", str(path), sha], check=True)
+    return path
+
+
+def bench_against(ref: str, bags: list[Path], codecs: list[str], workdir: Path, repeat: int) -> None:
+    """Ours now against ours at ``ref``: `python -m spill2lerobot convert`, the package taken from
+    this checkout or from the ref's worktree (PYTHONPATH), runs alternating; medians and ratios."""
+    trees = {"now": ROOT, ref: worktree(ref, workdir)}
+    print(f"ours now ({ROOT}) against ours at {ref} ({trees[ref]}), median of {repeat}")
+    print(f"  {'':<9} {'wall s':>8} {'cpu s':>8} {'cpu/wall':>6} {'peak MB':>9} {'out MB':>8} {'frames':>7}")
+    for bag in bags:
+        for codec in codecs:
+            runs: dict[str, list[Measured]] = {name: [] for name in trees}
+            outs = {name: workdir / f"{bag.stem}-{codec}-against-{i}" for i, name in enumerate(trees)}
+            for round_ in range(repeat):
+                for name in list(trees) if round_ % 2 == 0 else list(trees)[::-1]:
+                    shutil.rmtree(outs[name], ignore_errors=True)
+                    env = {**os.environ, "PYTHONPATH": str(trees[name])}
+                    command = [sys.executable, "-m", "spill2lerobot", "convert", str(bag), str(outs[name])]
+                    runs[name].append(measure([*command, "--set", f"video.codec={codec}"], env=env))
+            print(f"{bag.name}, {codec}:")
+            typ = {name: typical(runs[name]) for name in trees}
+            for name in trees:
+                print(row(name[:9], typ[name], folder_size(outs[name]), frames_of(outs[name])))
+            now, old = typ["now"], typ[ref]
+            same = digest(outs["now"]) == digest(outs[ref])
+            print(
+                f"  now / {ref}: wall {now.wall / old.wall:.3f}, peak RSS {now.peak_rss / old.peak_rss:.3f};"
+                f" outputs byte-identical: {same}"
+            )
+            walls = {name: ", ".join(f"{m.wall:.1f}" for m in runs[name]) for name in trees}
+            print("  wall of each run: " + "; ".join(f"{name}: {text}" for name, text in walls.items()))
+            for out in outs.values():
+                shutil.rmtree(out, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=int, nargs="+", default=[20, 80])
@@ -165,10 +215,15 @@ def main() -> None:
         help="image content: scene (camera-like, coherent in time; default) or noise (a new random texture "
         "every frame, ~4x slower to encode with SVT-AV1)",
     )
+    parser.add_argument("--against", metavar="REF", help="compare ours with ours at git commit REF, nothing else")
     args = parser.parse_args()
     global CONTENT
     CONTENT = args.content
     args.workdir.mkdir(parents=True, exist_ok=True)
+    if args.against:
+        bags = [make_bag(args.workdir, seconds) for seconds in args.seconds]
+        bench_against(args.against, bags, args.codecs, args.workdir, args.repeat)
+        return
     for codec in args.codecs:
         peaks = {}
         for seconds in args.seconds:
