@@ -114,3 +114,45 @@ def test_the_default_pixel_limit_is_capped():
     profile = load_profile(None, ["dataset.resize.width=8192", "dataset.resize.height=8192"])
     assert image_pixel_limit(profile) == MAX_IMAGE_PIXELS
     assert image_pixel_limit(load_profile()) == 36 * 640 * 480
+
+
+# -- the pydantic models' errors, as one line each (profiles/validation_errors.py)
+
+
+def test_a_typo_in_a_nested_key_names_the_nearest_key():
+    data = {"features": {"cameras": {"front": "/front"}, "state": [{"topic": "/joints", "feild": "position"}]}}
+    with pytest.raises(UserError) as error:
+        profile_from_dict(data)
+    assert str(error.value) == (
+        "unknown profile key 'features.state[0].feild'; did you mean field? (known: convert, field, indices, "
+        "joints, names, offset, scale, slice, threshold, topic)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"dataset": {"resize": {"width": "640"}}}, "profile key 'dataset.resize.width' must be an integer, got '640'"),
+        ({"rosbag": {"chunk_size": True}}, "profile key 'rosbag.chunk_size' must be an integer, got True"),
+        ({"rosbag": {"num_used": 2.5}}, "profile key 'rosbag.num_used' must be int or null, got 2.5"),
+        ({"video": {"preset": [12]}}, "profile key 'video.preset' must be int or str or null, got [12]"),
+        ({"dataset": {"resize": 640}}, "profile key 'dataset.resize' must be a mapping, got 640"),
+        ({"features": {"cameras": {"front": "/f"}, "state": [{"slice": [0, "7"]}]}},
+         "profile key 'features.state[0].slice' must be list or null, got [0, '7']"),
+        ({"features": {"action": [{"scale": 10**400}]}},
+         "profile key 'features.action[0].scale' must be a finite number, got <an integer of 1329 bits>"),
+    ],
+)  # fmt: skip
+def test_a_wrong_type_is_one_line_naming_the_key(data, message):
+    with pytest.raises(UserError) as error:
+        profile_from_dict(data)
+    assert str(error.value) == message
+
+
+def test_the_first_problem_in_reading_order_is_reported():
+    """Unknown keys of a level before its values; then the keys in the order the profile has them."""
+    data = {"video": {"crf": "high"}, "rosbag": {"chunk_size": "big"}}
+    with pytest.raises(UserError, match=r"^profile key 'video.crf' must be an integer, got 'high'$"):
+        profile_from_dict(data)
+    with pytest.raises(UserError, match=r"^unknown profile key 'vidoe'; did you mean video\? \(known: dataset,"):
+        profile_from_dict({**data, "vidoe": {}})

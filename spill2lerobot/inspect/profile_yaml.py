@@ -7,7 +7,6 @@ style), which is valid YAML and reads back as the same profile (``_check_loads``
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import json
 import tempfile
@@ -69,7 +68,7 @@ def _flow(items: list[Any]) -> CommentedSeq:
 
 def _part(item: Mapping[str, Any]) -> Any:
     """A generic profile's part on one line, defaults left out."""
-    defaults = dataclasses.asdict(FieldPart())
+    defaults = FieldPart().model_dump()
     return _scalar({k: v for k, v in item.items() if k in ("topic", "field") or v != defaults.get(k)})
 
 

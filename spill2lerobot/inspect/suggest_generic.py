@@ -9,7 +9,6 @@ header; the result always loads as a profile.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -112,7 +111,7 @@ def suggest_features(
         state = [FieldPart(topic=PLACEHOLDER, field="position", slice=[0, 1])]
     if not action:
         warnings.append("no command topic (cmd/command in its name): features.action copies the state; edit it")
-        action = [dataclasses.replace(p) for p in state]
+        action = [p.model_copy() for p in state]
     if cams:
         rates = {name: facts[topic].rate_hz or 0.0 for name, topic in cams.items()}
         main = max(sorted(cams), key=lambda name: rates[name])
@@ -122,7 +121,7 @@ def suggest_features(
 
 
 def generic_base(base: Profile, features: FeatureOptions, main: str) -> Profile:
-    ds = dataclasses.replace(base.dataset, resize=dataclasses.replace(base.dataset.resize))
+    ds = base.dataset.model_copy(update={"resize": base.dataset.resize.model_copy()})
     ds.main_timeline = main
     ds.repo_id, ds.robot_type, ds.task_description = "local/robot", "robot", "robot task"
-    return dataclasses.replace(base, dataset=ds, features=features)
+    return base.model_copy(update={"dataset": ds, "features": features})

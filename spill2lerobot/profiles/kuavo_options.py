@@ -6,15 +6,17 @@ Apart from ``kuavo.py`` so that the options module can include them without impo
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Literal
+
+from pydantic import Field
+
+from spill2lerobot.profiles.options_model import OptionsModel
 
 EefType = Literal["leju_claw", "qiangnao", "rq2f85"]
 WhichArm = Literal["left", "right", "both"]
 
 
-@dataclass
-class KuavoDatasetOptions:
+class KuavoDatasetOptions(OptionsModel):
     only_arm: bool = True
     eef_type: EefType = "leju_claw"
     which_arm: WhichArm = "both"
@@ -23,7 +25,7 @@ class KuavoDatasetOptions:
     # original converter's 8-bit 3-channel picture of the depth clipped to depth_range.
     use_depth: bool | Literal["auto"] = "auto"
     depth_mode: Literal["native", "rgb8"] = "native"
-    depth_range: list[int] = field(default_factory=lambda: [0, 1500])
+    depth_range: list[int] = Field(default_factory=lambda: [0, 1500])
     dex_dof_needed: int = 1
     is_binary: bool = False
     delta_action: bool = False

@@ -14,12 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
 
 from spill2lerobot.errors import UserError
 from spill2lerobot.profiles.checks import check_core, quote, shorten
-from spill2lerobot.profiles.coerce import build
 from spill2lerobot.profiles.options import Profile
 from spill2lerobot.profiles.robots import check_robot_options
+from spill2lerobot.profiles.validation_errors import user_error
 
 DEFAULT_PROFILE = Path(__file__).resolve().parents[2] / "configs" / "kuavo.yaml"
 
@@ -189,7 +190,10 @@ def profile_from_dict(data: dict[str, Any]) -> Profile:
     """Typed, range-checked settings from a parsed profile (a file's or a spill manifest's)."""
     if not isinstance(data, dict):
         raise UserError(f"a profile must be a mapping, got {quote(data)}")
-    profile = build(Profile, data, "")
+    try:
+        profile = Profile.model_validate(data)
+    except ValidationError as exc:
+        raise user_error(exc, Profile, data) from None
     check_core(profile)
     check_robot_options(profile)
     return profile

@@ -1,5 +1,6 @@
 """Typed profile options: what every robot's profile has (rosbag, dataset, video, faults) and a
-generic profile's ``features``. Reading and checking them is ``loading.py`` and ``checks.py``.
+generic profile's ``features``, as pydantic models (``options_model.py``: strict, no unknown keys).
+Reading and checking them is ``loading.py``, ``validation_errors.py`` and ``checks.py``.
 
 A profile mirrors the original Kuavo converter's configuration (``KuavoRosbag2Lerobot.yaml``)
 section by section, plus this tool's own ``rosbag.chunk_size`` and ``video`` encoder settings.
@@ -9,12 +10,13 @@ and ``action`` are then mapped from topics and message fields.
 
 from __future__ import annotations
 
-import dataclasses
 import json
-from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from pydantic import Field
+
 from spill2lerobot.profiles.kuavo_options import KuavoDatasetOptions
+from spill2lerobot.profiles.options_model import OptionsModel
 
 # Ranges of the values (sane bounds; the encoder's own limits for video.*, measured with the
 # bundled FFmpeg: tests/test_profile_safety.py opens an encoder at each bound).
@@ -38,21 +40,18 @@ X264_PRESETS = (
 Conversion = Literal["none", "deg2rad", "rad2deg", "mm2m", "m2mm", "percent"]
 
 
-@dataclass
-class RosbagOptions:
+class RosbagOptions(OptionsModel):
     rosbag_dir: str | None = None  # input folder, used when no BAG argument is given
     num_used: int | None = None  # use only the first N bags (sorted by name)
     lerobot_dir: str | None = None  # output folder, used when no OUT argument is given
     chunk_size: int = 1000  # aligned frames per spill chunk (= per episode with --episodes chunk)
 
 
-@dataclass
-class ResizeOptions:
+class ResizeOptions(OptionsModel):
     width: int = 640
     height: int = 480
 
 
-@dataclass
 class DatasetOptions(KuavoDatasetOptions):
     """Every robot's dataset options, after the Kuavo ones (the order spills record them in)."""
 
@@ -61,13 +60,12 @@ class DatasetOptions(KuavoDatasetOptions):
     main_timeline: str = "head_cam_h"  # a camera name of the robot (Kuavo: head_cam_h | wrist_cam_l | wrist_cam_r)
     main_timeline_fps: int = 30
     sample_drop: int = 10
-    resize: ResizeOptions = field(default_factory=ResizeOptions)
+    resize: ResizeOptions = Field(default_factory=ResizeOptions)
     repo_id: str = "local/kuavo"  # name recorded for the dataset; not used for any download
     robot_type: str | None = "kuavo"
 
 
-@dataclass
-class VideoOptions:
+class VideoOptions(OptionsModel):
     codec: Literal["libsvtav1", "libx264"] = "libsvtav1"
     pix_fmt: Literal["yuv420p"] = "yuv420p"
     g: int = 2
@@ -76,8 +74,7 @@ class VideoOptions:
     fast_decode: int = 0
 
 
-@dataclass
-class FaultOptions:
+class FaultOptions(OptionsModel):
     # An image or message that cannot be decoded: reuse the previous good one of that camera or
     # topic within the chunk (a chunk starting with bad images gets mid-grey frames), or stop.
     on_bad_frame: Literal["repeat", "error"] = "repeat"
@@ -90,8 +87,7 @@ class FaultOptions:
     max_image_pixels: int | None = None
 
 
-@dataclass
-class FieldPart:
+class FieldPart(OptionsModel):
     """Values of one message field (generic profiles): ``topic``'s ``field`` (dotted path, e.g.
     ``position`` or ``joint_data.joint_q``; ``poses[0].x`` indexes), optionally a ``slice``
     ([start, stop] or [start, stop, step]), ``indices`` or ``joints`` (by name, looked up in the
@@ -110,21 +106,19 @@ class FieldPart:
     names: list[str] | None = None  # one per value; default: <topic's last part>.<field>.<i>
 
 
-@dataclass
-class FeatureOptions:
+class FeatureOptions(OptionsModel):
     """Generic profile: what feeds each feature. Cameras: name -> CompressedImage topic."""
 
-    cameras: dict[str, str] = field(default_factory=dict)
-    state: list[FieldPart] = field(default_factory=list)
-    action: list[FieldPart] = field(default_factory=list)
+    cameras: dict[str, str] = Field(default_factory=dict)
+    state: list[FieldPart] = Field(default_factory=list)
+    action: list[FieldPart] = Field(default_factory=list)
 
 
-@dataclass
-class Profile:
-    rosbag: RosbagOptions = field(default_factory=RosbagOptions)
-    dataset: DatasetOptions = field(default_factory=DatasetOptions)
-    video: VideoOptions = field(default_factory=VideoOptions)
-    faults: FaultOptions = field(default_factory=FaultOptions)
+class Profile(OptionsModel):
+    rosbag: RosbagOptions = Field(default_factory=RosbagOptions)
+    dataset: DatasetOptions = Field(default_factory=DatasetOptions)
+    video: VideoOptions = Field(default_factory=VideoOptions)
+    faults: FaultOptions = Field(default_factory=FaultOptions)
     features: FeatureOptions | None = None  # set: a generic profile; None: the Kuavo rules
 
     @property
@@ -132,7 +126,7 @@ class Profile:
         return self.features is not None
 
     def to_dict(self) -> dict[str, Any]:
-        options = dataclasses.asdict(self)
+        options = self.model_dump(warnings=False)  # plain dicts and lists, in field order (as asdict gave)
         if self.features is None:
             del options["features"]  # Kuavo spills keep the manifest they always had
         return options
