@@ -1,4 +1,5 @@
-"""Helpers shared by the tests: the project root and the command line run as a user runs it.
+"""Helpers shared by the tests: the project root, the command line run as a user runs it, and
+background runs of it killed at chosen moments (the kill/resume tests).
 
 Test modules import these from here, never from ``conftest`` (two conftest modules of one name
 would shadow each other on ``sys.path``).
@@ -6,8 +7,10 @@ would shadow each other on ``sys.path``).
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -19,3 +22,42 @@ def run_cli(*args: str, check: bool = True, env: dict | None = None) -> subproce
     if check and result.returncode != 0:
         raise AssertionError(f"spill2lerobot {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
     return result
+
+
+def spawn_cli(*args: str) -> subprocess.Popen:
+    """Start the command line in the background (stdout dropped, stderr piped), to be killed."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "spill2lerobot", *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+
+
+def kill_after(proc: subprocess.Popen, delay: float, when_exists=None, stop_at=None) -> bool:
+    """SIGKILL ``proc`` ``delay`` s after start (or after ``when_exists`` appears), or as soon as
+    ``stop_at`` appears; True if it was killed (False: it had already exited)."""
+    if when_exists is not None:
+        while proc.poll() is None and not when_exists.exists():
+            time.sleep(0.002)
+    started = time.monotonic()
+    while proc.poll() is None and time.monotonic() - started < delay:
+        if stop_at is not None and stop_at.exists():
+            break
+        time.sleep(0.002)
+    if proc.poll() is not None:
+        return False
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    return True
+
+
+def journal_lines(spill) -> int:
+    """Chunks journalled so far, over every bag of the spill."""
+    return sum(path.read_text().count("\n") for path in spill.glob("bags/*/journal.jsonl"))
+
+
+def kill_after_progress(proc: subprocess.Popen, spill, delay: float, stop_at) -> bool:
+    """SIGKILL ``proc`` ``delay`` s after stage 1 journals one more chunk (so every run makes
+    progress, and the kill lands while the next chunk is being encoded), or as merge starts."""
+    before = journal_lines(spill)
+    while proc.poll() is None and journal_lines(spill) == before and not stop_at.exists():
+        time.sleep(0.005)
+    return kill_after(proc, 0 if stop_at.exists() else delay, stop_at=stop_at)

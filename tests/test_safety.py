@@ -74,6 +74,7 @@ def test_restart_on_a_folder_that_is_not_our_spill_is_refused(project, bags, tmp
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_unrelated_done_and_spill_folders_beside_out_survive_convert(bags, tmp_path):
     for name in ("out.spill.done", "other.spill"):
         (tmp_path / name).mkdir()
@@ -135,6 +136,7 @@ def test_removal_keeps_what_is_not_ours_and_never_follows_links(tmp_path):
         remove_owned(sentinel, SPILL_MARKER, spill_name_is_ours)
 
 
+@pytest.mark.slow
 def test_resume_through_a_linked_bag_folder_touches_nothing_outside(bags, tmp_path):
     spill = tmp_path / "spill"
     run_cli("stage1", str(bags["b"]), str(spill), *SMALL)
@@ -181,6 +183,7 @@ def test_a_second_writer_is_refused_naming_the_holder_and_a_dead_holder_is_taken
         assert (folder / ".spill2lerobot.lock").read_text().startswith(f"pid {os.getpid()}")
 
 
+@pytest.mark.slow
 def test_two_concurrent_stage1_runs_one_completes_the_other_is_refused(bags, tmp_path):
     options = [
         "--set",
@@ -211,6 +214,7 @@ def test_two_concurrent_stage1_runs_one_completes_the_other_is_refused(bags, tmp
     assert_same_dataset(tmp_path / "out", tmp_path / "reference", same_sources=True)
 
 
+@pytest.mark.slow
 def test_merge_refuses_a_partial_folder_that_is_not_ours(bags, tmp_path):
     spill = tmp_path / "spill"
     run_cli("stage1", str(bags["b"]), str(spill), *SMALL)

@@ -365,6 +365,7 @@ def test_chunks_overlapping_in_time_are_held_only_up_to_a_bound(sources, tmp_pat
 # --- the CLI on bombs: one line or a recovery, bounded memory and time ------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("compression", ["bz2", "lz4"])
 def test_convert_refuses_a_bomb_in_one_line_with_bounded_memory(bombed, compression, tmp_path):
     path = bombed[compression]
@@ -376,6 +377,7 @@ def test_convert_refuses_a_bomb_in_one_line_with_bounded_memory(bombed, compress
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("compression", ["bz2", "lz4"])
 def test_inspect_reports_a_bomb_with_bounded_memory(bombed, compression):
     path = bombed[compression]
@@ -385,6 +387,7 @@ def test_inspect_reports_a_bomb_with_bounded_memory(bombed, compression):
     assert f"chunk at offset {chunk_positions(path)[0]} holds more than" in result.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("compression", ["bz2", "lz4"])
 def test_validate_against_a_bomb_reports_it_with_bounded_memory(sources, bombed, compression, tmp_path):
     out = tmp_path / "out"
@@ -404,6 +407,7 @@ def test_validate_against_a_bomb_reports_it_with_bounded_memory(sources, bombed,
     assert problems and all("holds more than" in line for line in problems)
 
 
+@pytest.mark.slow
 def test_convert_recovers_an_unindexed_bag_whose_last_chunk_is_a_bomb(sources, tmp_path):
     src = sources["lz4"]
     last = len(chunk_positions(src)) - 1

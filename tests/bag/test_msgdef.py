@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import struct
-from pathlib import Path
+
+from support import ROOT
 
 from spill2lerobot.bag.msgdef import types_from_definition, typestore_for
 from spill2lerobot.bag.ros1 import Ros1Bag
 
-KUAVO_MSGS = Path(__file__).resolve().parents[1] / "data" / "kuavo_msgs"
-KUAVO_BAG = Path(__file__).resolve().parents[1] / "data" / "real-bags" / "kuavo_vr_session_group1.bag"
+KUAVO_MSGS = ROOT / "tests" / "data" / "kuavo_msgs"
+KUAVO_BAG = ROOT / "tests" / "data" / "real-bags" / "kuavo_vr_session_group1.bag"
 SEPARATOR = "\n" + "=" * 80 + "\n"
 BUILTINS = {
     "bool", "byte", "char", "int8", "uint8", "int16", "uint16", "int32", "uint32", "int64",

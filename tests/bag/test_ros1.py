@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from rosbags.rosbag1 import Reader, Writer
 from rosbags.typesys import Stores, get_typestore
+from support import ROOT
 
 from spill2lerobot.bag.ros1 import BagError, Message, Ros1Bag
 from spill2lerobot.bag.ros1 import index as ros1
@@ -17,7 +18,7 @@ from spill2lerobot.bag.ros1 import index as ros1
 NS = 1_000_000_000
 MS = 1_000_000
 T0 = 1_700_000_000 * NS
-REAL = Path(__file__).resolve().parents[1] / "data" / "real-bags"
+REAL = ROOT / "tests" / "data" / "real-bags"
 KUAVO_BAG = REAL / "kuavo_vr_session_group1.bag"
 BZ2_BAG = REAL / "robot_localization_test1_bz2.bag"
 TYPESTORE = get_typestore(Stores.ROS1_NOETIC)
@@ -301,7 +302,7 @@ def test_index_only_queries_read_little(big_bag):
 # -- real bags ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", [KUAVO_BAG, BZ2_BAG], ids=["kuavo", "bz2"])
+@pytest.mark.parametrize("path", [KUAVO_BAG, pytest.param(BZ2_BAG, marks=pytest.mark.slow)], ids=["kuavo", "bz2"])
 def test_real_bag_matches_rosbags(path):
     with Ros1Bag(path) as bag:
         mine = _mine(bag, bag.topics())

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from rosbags.rosbag1 import Reader, Writer
 from rosbags.typesys import Stores, get_typestore
+from support import ROOT
 
 from spill2lerobot.bag.ros1 import BagError, Recovery, Ros1Bag
 from spill2lerobot.bag.ros1 import recovery as ros1
@@ -21,7 +22,7 @@ from spill2lerobot.bag.ros1 import recovery as ros1
 NS = 1_000_000_000
 MS = 1_000_000
 T0 = 1_700_000_000 * NS
-REAL = Path(__file__).resolve().parents[1] / "data" / "real-bags"
+REAL = ROOT / "tests" / "data" / "real-bags"
 KUAVO_BAG = REAL / "kuavo_vr_session_group1.bag"
 BZ2_BAG = REAL / "robot_localization_test1_bz2.bag"
 TYPESTORE = get_typestore(Stores.ROS1_NOETIC)
@@ -445,7 +446,7 @@ def test_missing_connection_record(tmp_path, events):
 # -- real bags ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", [KUAVO_BAG, BZ2_BAG], ids=["kuavo", "bz2"])
+@pytest.mark.parametrize("path", [KUAVO_BAG, pytest.param(BZ2_BAG, marks=pytest.mark.slow)], ids=["kuavo", "bz2"])
 def test_real_bags(path, tmp_path):
     """Bags written by `rosbag record`: Connection records sit in the chunk of each first message."""
     layout = _layout(path)

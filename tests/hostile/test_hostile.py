@@ -77,6 +77,8 @@ from cases_profile import CASES as PROFILE_CASES
 from cases_spill import CASES as SPILL_CASES
 from harness import Case, CaseDir
 
+pytestmark = pytest.mark.slow
+
 CASES: list[Case] = [*LOSS_CASES, *LOCK_CASES, *MEMORY_CASES, *PROFILE_CASES, *SPILL_CASES, *BAG_CASES]
 
 

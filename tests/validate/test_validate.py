@@ -55,6 +55,7 @@ def damaged(out, tmp_path):
     return copy
 
 
+@pytest.mark.slow
 def test_our_outputs_pass(out_bag, out_chunk):
     code, text = validate(out_bag)
     assert code == 0, text
@@ -64,6 +65,7 @@ def test_our_outputs_pass(out_bag, out_chunk):
     assert text.splitlines()[-1].startswith("OK: 8 episodes, 218 frames, 3 videos checked")
 
 
+@pytest.mark.slow
 def test_against_the_source_bags_passes_in_both_episode_modes(out_bag, out_chunk, bags):
     code, text = validate(out_bag, "--against", bags["a"].parent, *SMALL)  # a folder of bags
     assert code == 0, text
@@ -74,6 +76,7 @@ def test_against_the_source_bags_passes_in_both_episode_modes(out_bag, out_chunk
     assert "several episodes per bag (chunk mode)" in text
 
 
+@pytest.mark.slow
 def test_truncated_video(out_bag, tmp_path):
     out = damaged(out_bag, tmp_path)
     video = out / "videos/observation.images.wrist_cam_l/chunk-000/file-000.mp4"
@@ -89,6 +92,7 @@ def test_truncated_video(out_bag, tmp_path):
     assert text.splitlines()[-1].startswith("FAILED: ")
 
 
+@pytest.mark.slow
 def test_wrong_dataset_to_index(out_bag, tmp_path):
     out = damaged(out_bag, tmp_path)
     table = pq.read_table(out / EPISODES)
@@ -112,6 +116,7 @@ def _rewrite_stats(out, change) -> None:
     path.write_text(json.dumps(stats))
 
 
+@pytest.mark.slow
 def test_stats_that_lie(out_bag, tmp_path):
     out = damaged(out_bag, tmp_path)
 
@@ -137,6 +142,7 @@ def test_stats_that_lie(out_bag, tmp_path):
     assert "meta/stats.json: action min[0] = " in text
 
 
+@pytest.mark.slow
 def test_data_file_with_a_missing_row(out_bag, tmp_path):
     out = damaged(out_bag, tmp_path)
     table = pq.read_table(out / DATA)
@@ -150,6 +156,7 @@ def test_data_file_with_a_missing_row(out_bag, tmp_path):
     assert "stats" not in text  # a consequence, not reported as another problem
 
 
+@pytest.mark.slow
 def test_against_other_bags(out_bag, bags, tmp_path):
     # fewer frames than the dataset: says so
     code, text = validate(out_bag, "--against", bags["b"], *SMALL)

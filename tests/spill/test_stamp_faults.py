@@ -13,6 +13,8 @@ from gen_kuavo_bag import CAMERA_TOPICS, Faults, write_kuavo_bag
 from reference import load_reference
 from support import run_cli
 
+pytestmark = pytest.mark.slow
+
 CHUNK = 30
 OPTIONS = ["--set", "dataset.resize.width=64", "--set", "dataset.resize.height=48"]
 OPTIONS += ["--set", f"rosbag.chunk_size={CHUNK}"]

@@ -353,6 +353,7 @@ def outcomes(bag, tmp_path_factory) -> dict[str, tuple[Path, Outcome]]:
     return results
 
 
+@pytest.mark.slow  # about 80 command-line runs in one fixture
 @pytest.mark.parametrize("case", list(CASES))
 def test_a_hostile_profile_is_one_line_naming_the_key(outcomes, case):
     folder, outcome = outcomes[case]

@@ -16,6 +16,8 @@ from spill2lerobot.merge.merge import run_merge
 from spill2lerobot.profiles import load_profile
 from spill2lerobot.spill.stage1 import run_stage1
 
+pytestmark = pytest.mark.slow
+
 CASES = 200
 SECONDS_PER_CASE = 60
 # x264 starts in a millisecond (the codec does not matter here, the damaged input does).

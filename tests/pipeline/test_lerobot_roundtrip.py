@@ -19,6 +19,8 @@ from PIL import Image
 from reference import CAMERA_INDEX, CAMERA_TOPICS, load_reference
 from support import run_cli
 
+pytestmark = pytest.mark.slow
+
 CHUNK = 30
 SMALL = ["--set", "dataset.resize.width=320", "--set", "dataset.resize.height=240"]
 CAMERAS = ("head_cam_h", "wrist_cam_l", "wrist_cam_r")

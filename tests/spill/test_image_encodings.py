@@ -85,6 +85,7 @@ def frames_of(out, camera: str) -> list[np.ndarray]:
     return decoded_frames(out / f"videos/observation.images.{camera}/chunk-000/file-000.mp4")
 
 
+@pytest.mark.slow
 def test_raw_cameras_are_found_on_their_raw_topics(converted):
     info = json.loads((converted["rgb8"] / "meta/info.json").read_text())
     assert {f"observation.images.{c}" for c in CAMERAS} <= set(info["features"])
@@ -92,6 +93,7 @@ def test_raw_cameras_are_found_on_their_raw_topics(converted):
     assert report["faults"] == {}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["png", "rgb8", "bgr8", "mono8"])
 def test_every_encoding_gives_the_jpeg_bags_frames_and_rows(converted, fmt):
     ref = load_reference(converted["bags"] / "jpeg.bag")
@@ -113,6 +115,7 @@ def test_every_encoding_gives_the_jpeg_bags_frames_and_rows(converted, fmt):
             assert np.abs(rgb.astype(int) - source.astype(int)).mean() < 12, (camera, frame)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["png", "mono8"])
 def test_validate_against_the_bag_reads_every_encoding(converted, fmt):
     bag = converted["bags"] / f"{fmt}.bag"
@@ -120,12 +123,14 @@ def test_validate_against_the_bag_reads_every_encoding(converted, fmt):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_bgr8_and_rgb8_give_identical_videos(converted):
     for camera in CAMERAS:
         for a, b in zip(frames_of(converted["rgb8"], camera), frames_of(converted["bgr8"], camera), strict=True):
             np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.slow
 def test_raw_images_of_another_size_are_resized(converted, tmp_path):
     out = tmp_path / "small"
     options = [o.replace(f"width={W}", "width=96").replace(f"height={H}", "height=72") for o in OPTIONS]
@@ -137,6 +142,7 @@ def test_raw_images_of_another_size_are_resized(converted, tmp_path):
         assert read_frame_code(rgb) == (1, ref.camera_frame("wrist_cam_l", frame))
 
 
+@pytest.mark.slow
 def test_corrupt_raw_images_follow_on_bad_frame(tmp_path):
     bag = tmp_path / "bad.bag"
     faults = Faults(corrupt_frames={"cam_r": (60, 61)})
@@ -155,6 +161,7 @@ def test_corrupt_raw_images_follow_on_bad_frame(tmp_path):
     assert result.returncode == 2 and not (tmp_path / "out2").exists()
 
 
+@pytest.mark.slow
 def test_unsupported_raw_encoding_stops_with_one_line(tmp_path):
     bag = tmp_path / "depthlike.bag"
     formats = {"cam_h": "jpeg", "cam_l": "mono8", "cam_r": "jpeg"}
@@ -184,6 +191,7 @@ def test_wrong_message_type_on_a_camera_topic_names_both_image_types(tmp_path):
     assert CAMERA_TOPICS["cam_h"] not in line
 
 
+@pytest.mark.slow
 def test_inspect_accepts_raw_camera_topics(converted):
     result = run_cli("inspect", str(converted["bags"] / "mono8.bag"))
     lines = [line for line in result.stdout.splitlines() if "observation.images." in line]

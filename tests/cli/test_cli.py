@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 from compare import assert_same_dataset
 from support import ROOT, run_cli
 
@@ -64,6 +65,7 @@ def test_existing_output_is_never_touched(bags, tmp_path):
     assert [p.name for p in out.iterdir()] == ["precious.txt"]
 
 
+@pytest.mark.slow
 def test_merge_of_an_unfinished_spill_says_to_resume(bags, tmp_path):
     spill = tmp_path / "spill"
     run_cli("stage1", str(bags["b"]), str(spill), *SMALL, "--set", "rosbag.chunk_size=20")
@@ -74,6 +76,7 @@ def test_merge_of_an_unfinished_spill_says_to_resume(bags, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_changed_options_on_resume_are_refused_until_restart(bags, tmp_path):
     spill = tmp_path / "spill"
     run_cli("stage1", str(bags["b"]), str(spill), *SMALL, "--set", "rosbag.chunk_size=20")
@@ -82,6 +85,7 @@ def test_changed_options_on_resume_are_refused_until_restart(bags, tmp_path):
     run_cli("stage1", str(bags["b"]), str(spill), *SMALL, "--set", "rosbag.chunk_size=25", "--restart")
 
 
+@pytest.mark.slow
 def test_stage1_killed_mid_bag_resumes_to_the_identical_dataset(bags, tmp_path):
     args = [str(bags["a"]), str(bags["b"])]
     options = [*SMALL, "--set", "rosbag.chunk_size=20"]
@@ -107,6 +111,7 @@ def test_stage1_killed_mid_bag_resumes_to_the_identical_dataset(bags, tmp_path):
     assert_same_dataset(reference, out)
 
 
+@pytest.mark.slow
 def test_status_and_resume_near_the_end_reads_only_the_rest(bags, tmp_path):
     """Resume after 90% of a bag: only the remaining part of the bag is read."""
     spill = tmp_path / "spill"
@@ -128,6 +133,7 @@ def test_status_and_resume_near_the_end_reads_only_the_rest(bags, tmp_path):
     assert "1/1 bags finished" in run_cli("status", str(spill)).stdout
 
 
+@pytest.mark.slow
 def test_sigterm_stops_cleanly_with_where_and_how_to_resume(bags, tmp_path):
     spill = tmp_path / "spill"
     options = [*SMALL, "--set", "rosbag.chunk_size=10"]
@@ -150,6 +156,7 @@ def test_sigterm_stops_cleanly_with_where_and_how_to_resume(bags, tmp_path):
     assert "2/2 bags finished" in run_cli("status", str(spill)).stdout
 
 
+@pytest.mark.slow
 def test_jobs_2_gives_byte_identical_output(bags, tmp_path):
     options = [*SMALL, "--set", "rosbag.chunk_size=40"]
     outs = {}
@@ -162,6 +169,7 @@ def test_jobs_2_gives_byte_identical_output(bags, tmp_path):
         assert (outs["1"] / rel).read_bytes() == (outs["2"] / rel).read_bytes(), rel
 
 
+@pytest.mark.slow
 def test_one_bad_bag_does_not_stop_the_others(bags, tmp_path):
     bad = tmp_path / "broken.bag"
     bad.write_bytes(b"#ROSBAG V2.0\n" + b"\0" * 100)

@@ -235,6 +235,7 @@ def faults_of(out: Path) -> dict:
     return json.loads((out / "meta/spill2lerobot_report.json").read_text())["bags"][0]["faults"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("kind", "camera"), [("jpeg", "head_cam_h"), ("png", "head_cam_h"), ("depth32", "depth_h"), ("raw", "head_cam_h")]
 )
@@ -248,6 +249,7 @@ def test_oversized_images_are_counted_bad_frames(bags, tmp_path, kind, camera):
     assert faults_of(out) == {"bad_images": {camera: frames}, "filled_images": {camera: frames}}
 
 
+@pytest.mark.slow
 def test_an_oversized_image_stops_the_conversion_when_asked(bags, tmp_path):
     out = tmp_path / "out"
     result, _, _ = cli("convert", str(bags["depth32"]), str(out), *OPTIONS, "--set", "faults.on_bad_frame=error")
@@ -258,6 +260,7 @@ def test_an_oversized_image_stops_the_conversion_when_asked(bags, tmp_path):
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_the_profile_limit_reaches_every_camera(tmp_path):
     bag = write_kuavo_bag(tmp_path / "80x60.bag", 2.0, seed=5, width=80, height=60).path
     out = tmp_path / "out"
@@ -268,6 +271,7 @@ def test_the_profile_limit_reaches_every_camera(tmp_path):
     assert faults_of(out)["bad_images"] == cameras  # 80x60 = 4800 pixels: one too many
 
 
+@pytest.mark.slow
 def test_validate_against_an_oversized_depth_image_reports_it(bags, tmp_path):
     out = tmp_path / "out"
     result, _, _ = cli("convert", str(bags["depth32"]), str(out), *OPTIONS)

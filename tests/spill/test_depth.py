@@ -30,8 +30,7 @@ from lerobot.datasets.lerobot_dataset import LeRobotDataset
 from PIL import Image
 from reference import load_reference
 from rosbags.rosbag1 import Reader
-from support import run_cli
-from test_fault_injection import _kill_after_progress, _spawn
+from support import kill_after_progress, run_cli, spawn_cli
 
 from spill2lerobot.spill.depth import DepthDecoder, dequantize_mm, quantize_table, rgb8_form
 
@@ -104,11 +103,13 @@ def test_dequantisation_is_lerobots_dequantize_depth():
     np.testing.assert_array_equal(dequantize_mm(codes), theirs)
 
 
+@pytest.mark.slow
 def test_validate_against_the_bag_checks_depth(native_out, depth_bag):
     result = run_cli("validate", str(native_out), "--against", str(depth_bag), *SIZE)
     assert "OK:" in result.stdout + result.stderr
 
 
+@pytest.mark.slow
 def test_native_depth_features_as_lerobot_writes_them(native_out):
     info = json.loads((native_out / "meta/info.json").read_text())
     for key in DEPTH_KEYS:
@@ -144,6 +145,7 @@ def test_native_depth_features_as_lerobot_writes_them(native_out):
     assert sorted(ds.meta.depth_keys) == sorted(DEPTH_KEYS)
 
 
+@pytest.mark.slow
 def test_native_depth_decodes_to_the_source_millimetres(native_out, depth_bag):
     ds = LeRobotDataset("local/kuavo", root=native_out)
     picks = depth_picks(depth_bag, {key: DEPTH_TOPICS[cam] for key, cam in DEPTH_KEYS.items()})
@@ -156,6 +158,7 @@ def test_native_depth_decodes_to_the_source_millimetres(native_out, depth_bag):
     np.testing.assert_allclose(metres.numpy(), ds[CHUNK]["observation.depth_h"].numpy() / 1000, atol=5.1e-4)
 
 
+@pytest.mark.slow
 def test_native_depth_stats_match_lerobots_compute_episode_stats(native_out, depth_bag, tmp_path):
     """lerobot computes depth stats on the source frames (tiff, millimetres), not divided by 255."""
     ds = LeRobotDataset("local/kuavo", root=native_out)
@@ -214,6 +217,7 @@ def test_rgb8_form_is_the_originals(depth_range):
     np.testing.assert_array_equal(rgb8_form(flat, [0, 1500]), original_rgb8(flat, [0, 1500]))
 
 
+@pytest.mark.slow
 def test_rgb8_option_gives_the_originals_features_and_pictures(tmp_path):
     bag = tmp_path / "d.bag"
     write_kuavo_bag(bag, 5.0, seed=6, width=64, height=48, depth=True)
@@ -302,6 +306,7 @@ def test_raw_32fc1_invalid_values_are_no_reading():
     np.testing.assert_array_equal(DepthDecoder.decode_raw(payload), [[450, 0, 0], [0, 0, 1216]])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("encoding", "bigendian", "pad"), [("16UC1", True, 8), ("32FC1", False, 0)])
 def test_raw_depth_bags_convert_to_native_depth(tmp_path, encoding, bigendian, pad):
     bag = tmp_path / "raw.bag"
@@ -345,6 +350,7 @@ def _feature_keys(out) -> set[str]:
     return set(json.loads((out / "meta/info.json").read_text())["features"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("use_depth", "with_depth", "has_features"),
     [("auto", True, True), ("auto", False, False), ("false", True, False), ("true", True, True)],
@@ -359,6 +365,7 @@ def test_use_depth(use_depth, with_depth, has_features, plain_bag, small_depth_b
     assert has_features or not (keys & set(DEPTH_KEYS))
 
 
+@pytest.mark.slow
 def test_use_depth_auto_is_the_default(plain_bag, small_depth_bag, tmp_path):
     run_cli("convert", str(small_depth_bag), str(tmp_path / "a"), *SMALL)
     run_cli("convert", str(plain_bag), str(tmp_path / "b"), *SMALL)
@@ -366,6 +373,7 @@ def test_use_depth_auto_is_the_default(plain_bag, small_depth_bag, tmp_path):
     assert not _feature_keys(tmp_path / "b") & set(DEPTH_KEYS)
 
 
+@pytest.mark.slow
 def test_use_depth_true_without_depth_topics_is_a_one_line_error(plain_bag, tmp_path):
     result = run_cli(
         "convert", str(plain_bag), str(tmp_path / "out"), *SMALL, "--set", "dataset.use_depth=true", check=False
@@ -377,6 +385,7 @@ def test_use_depth_true_without_depth_topics_is_a_one_line_error(plain_bag, tmp_
     assert "/cam_h/depth/image_raw/compressedDepth" in message and "missing" in message
 
 
+@pytest.mark.slow
 def test_which_arm_selects_the_wrist_depth(small_depth_bag, tmp_path):
     out = tmp_path / "out"
     run_cli("convert", str(small_depth_bag), str(out), *SMALL, "--set", "dataset.which_arm=left")
@@ -384,6 +393,7 @@ def test_which_arm_selects_the_wrist_depth(small_depth_bag, tmp_path):
     assert {"observation.depth_h", "observation.depth_l"} <= keys and "observation.depth_r" not in keys
 
 
+@pytest.mark.slow
 def test_auto_with_bags_that_differ_is_refused_in_one_line(plain_bag, small_depth_bag, tmp_path):
     result = run_cli("convert", str(plain_bag), str(small_depth_bag), str(tmp_path / "out"), *SMALL, check=False)
     assert result.returncode == 3  # the bag that differs from the first fails in stage 1, the other is spilled
@@ -391,6 +401,7 @@ def test_auto_with_bags_that_differ_is_refused_in_one_line(plain_bag, small_dept
     assert len(errors) == 1 and "use_depth" in errors[0] and str(small_depth_bag) in errors[0]
 
 
+@pytest.mark.slow
 def test_corrupt_depth_images_repeat_the_previous_good_one_and_are_counted(tmp_path):
     bag = tmp_path / "bad.bag"
     bad = {*range(30, 45), 60}
@@ -425,6 +436,7 @@ def _depth_codes(path) -> list[np.ndarray]:
         return [frame.to_ndarray(format="gray12le") for frame in container.decode(video=0)]
 
 
+@pytest.mark.slow
 def test_resume_after_killed_stage1_gives_the_same_depth_dataset(small_depth_bag, tmp_path):
     options = [*SMALL, "--set", "rosbag.chunk_size=5"]
     reference = tmp_path / "reference"
@@ -435,8 +447,8 @@ def test_resume_after_killed_stage1_gives_the_same_depth_dataset(small_depth_bag
     rng = random.Random(66)
     kills = 0
     while not out.exists():
-        proc = _spawn("convert", str(small_depth_bag), str(out), *options)
-        if kills < 4 and _kill_after_progress(proc, spill, rng.uniform(0.0, 0.3), stop_at=partial):
+        proc = spawn_cli("convert", str(small_depth_bag), str(out), *options)
+        if kills < 4 and kill_after_progress(proc, spill, rng.uniform(0.0, 0.3), stop_at=partial):
             kills += 1
             continue
         _, stderr = proc.communicate(timeout=600)

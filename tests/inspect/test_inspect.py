@@ -68,6 +68,7 @@ def head_and_left(tmp_path_factory):
     return gen_kuavo_bag.write_kuavo_bag(path, 5.0, seed=4, width=160, height=120, cameras=("cam_h", "cam_l"))
 
 
+@pytest.mark.slow
 def test_report_lists_every_topic_with_counts_rates_and_image_size(vga):
     text = inspect(vga.path)
     facts = inspect_json(vga.path)
@@ -93,6 +94,7 @@ def test_report_lists_every_topic_with_counts_rates_and_image_size(vga):
     assert facts["profile"]["ok"] and facts["profile"]["missing"] == []
 
 
+@pytest.mark.slow
 def test_reads_only_the_index(vga):
     facts = inspect_json(vga.path)
     size = vga.path.stat().st_size
@@ -102,6 +104,7 @@ def test_reads_only_the_index(vga):
     assert last.startswith("read ") and f"of {size / 1e6:.1f} MB" in last, last
 
 
+@pytest.mark.slow
 def test_one_pass_over_the_index_gives_the_readers_topic_times(vga, tmp_path):
     active = gen_kuavo_bag.write_unindexed_copy(vga.path, tmp_path / "vga.bag.active")
     for path in (vga.path, active, REAL / "kuavo_vr_session_group1.bag", REAL / "robot_localization_test1_bz2.bag"):
@@ -155,6 +158,7 @@ def test_a_wrong_message_type_is_named(tmp_path):
     assert wrong == [{"topic": "/joint_cmd", "type": "std_msgs/String", "expected": "kuavo_msgs/jointCmd"}]
 
 
+@pytest.mark.slow
 def test_suggested_profile_converts_the_bag(bags, tmp_path):
     saved = tmp_path / "suggested.yaml"
     result = run_inspect(bags["b"], "--suggest")
@@ -172,6 +176,7 @@ def test_suggested_profile_converts_the_bag(bags, tmp_path):
     assert info["features"]["observation.images.wrist_cam_r"]["shape"] == [240, 320, 3]
 
 
+@pytest.mark.slow
 def test_suggestion_for_head_and_left_wrist_cameras_is_which_arm_left(head_and_left, tmp_path):
     text = inspect(head_and_left.path, "--suggest")
     assert "dataset.which_arm = left" in text and 'which_arm: "left"  # inferred' in text
@@ -252,6 +257,7 @@ def test_help_shows_the_example():
     assert "spill2lerobot inspect demo.bag --suggest > my_robot.yaml" in result.output
 
 
+@pytest.mark.slow
 def test_image_size_from_header_bytes_matches_the_decoder(vga):
     with Ros1Bag(vga.path) as bag:
         topic = gen_kuavo_bag.CAMERA_TOPICS["cam_h"]

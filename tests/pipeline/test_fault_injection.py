@@ -3,52 +3,15 @@
 from __future__ import annotations
 
 import random
-import signal
 import subprocess
-import sys
-import time
 
+import pytest
 from compare import assert_same_dataset
-from support import run_cli
+from support import kill_after, kill_after_progress, run_cli, spawn_cli
+
+pytestmark = pytest.mark.slow
 
 OPTIONS = ["--set", "dataset.resize.width=320", "--set", "dataset.resize.height=240", "--set", "rosbag.chunk_size=5"]
-
-
-def _spawn(*args: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "spill2lerobot", *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-
-
-def _kill_after(proc: subprocess.Popen, delay: float, when_exists=None, stop_at=None) -> bool:
-    """SIGKILL ``proc`` ``delay`` s after start (or after ``when_exists`` appears), or as soon as
-    ``stop_at`` appears; True if it was killed (False: it had already exited)."""
-    if when_exists is not None:
-        while proc.poll() is None and not when_exists.exists():
-            time.sleep(0.002)
-    started = time.monotonic()
-    while proc.poll() is None and time.monotonic() - started < delay:
-        if stop_at is not None and stop_at.exists():
-            break
-        time.sleep(0.002)
-    if proc.poll() is not None:
-        return False
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    return True
-
-
-def _journal_lines(spill) -> int:
-    return sum(path.read_text().count("\n") for path in spill.glob("bags/*/journal.jsonl"))
-
-
-def _kill_after_progress(proc: subprocess.Popen, spill, delay: float, stop_at) -> bool:
-    """SIGKILL ``proc`` ``delay`` s after stage 1 journals one more chunk (so every run makes
-    progress, and the kill lands while the next chunk is being encoded), or as merge starts."""
-    before = _journal_lines(spill)
-    while proc.poll() is None and _journal_lines(spill) == before and not stop_at.exists():
-        time.sleep(0.005)
-    return _kill_after(proc, 0 if stop_at.exists() else delay, stop_at=stop_at)
 
 
 def _finish(proc: subprocess.Popen) -> None:
@@ -67,20 +30,20 @@ def test_convert_killed_20_times_gives_the_uninterrupted_dataset(bags, tmp_path)
     kills = {"stage1": 0, "merge": 0}
     while kills["stage1"] < 14 and not partial.exists() and not out.exists():
         # Short runs: each resumes stage 1 and is killed a little further on (or as merge starts).
-        proc = _spawn("convert", *inputs, str(out), *OPTIONS)
-        if _kill_after_progress(proc, out.with_name("out.spill"), rng.uniform(0.0, 0.2), stop_at=partial):
+        proc = spawn_cli("convert", *inputs, str(out), *OPTIONS)
+        if kill_after_progress(proc, out.with_name("out.spill"), rng.uniform(0.0, 0.2), stop_at=partial):
             kills["merge" if partial.exists() else "stage1"] += 1
         else:
             _finish(proc)
     while kills["merge"] < 8 and not out.exists():
         # Kill at a random moment of merge's file writes.
-        proc = _spawn("convert", *inputs, str(out), *OPTIONS)
-        if _kill_after(proc, rng.uniform(0.0, 0.08), when_exists=partial):
+        proc = spawn_cli("convert", *inputs, str(out), *OPTIONS)
+        if kill_after(proc, rng.uniform(0.0, 0.08), when_exists=partial):
             kills["merge"] += 1
         else:
             _finish(proc)
     if not out.exists():
-        _finish(_spawn("convert", *inputs, str(out), *OPTIONS))
+        _finish(spawn_cli("convert", *inputs, str(out), *OPTIONS))
     print("kills:", kills)
     assert kills["stage1"] >= 10 and kills["merge"] >= 3 and sum(kills.values()) >= 20, kills
     assert_same_dataset(reference, out)
@@ -96,8 +59,8 @@ def test_stage1_and_merge_killed_separately_give_the_uninterrupted_dataset(bags,
     rng = random.Random(7)
     kills = {"stage1": 0, "merge": 0}
     while kills["stage1"] < 14:
-        proc = _spawn("stage1", *inputs, str(spill), *OPTIONS)
-        if _kill_after_progress(proc, spill, rng.uniform(0.0, 0.2), stop_at=tmp_path / "never"):
+        proc = spawn_cli("stage1", *inputs, str(spill), *OPTIONS)
+        if kill_after_progress(proc, spill, rng.uniform(0.0, 0.2), stop_at=tmp_path / "never"):
             kills["stage1"] += 1
         else:
             _finish(proc)
@@ -105,7 +68,7 @@ def test_stage1_and_merge_killed_separately_give_the_uninterrupted_dataset(bags,
     run_cli("stage1", *inputs, str(spill), *OPTIONS)
     partial = out.with_name(out.name + ".partial")
     for _ in range(8):
-        if _kill_after(_spawn("merge", str(spill), str(out)), rng.uniform(0.0, 0.08), when_exists=partial):
+        if kill_after(spawn_cli("merge", str(spill), str(out)), rng.uniform(0.0, 0.08), when_exists=partial):
             kills["merge"] += 1
             assert not out.exists()  # never a half dataset under the final name
     if not out.exists():

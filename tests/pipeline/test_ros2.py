@@ -11,8 +11,6 @@ from __future__ import annotations
 import json
 import shutil
 import signal
-import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +24,7 @@ from compare import assert_same_dataset
 from gen_kuavo_bag import read_frame_code
 from lerobot.datasets.lerobot_dataset import LeRobotDataset
 from rosbags.rosbag1 import Reader as Ros1Reader
-from support import ROOT, run_cli
+from support import ROOT, run_cli, spawn_cli
 
 from spill2lerobot.bag import Ros1Bag, Ros2Bag, open_bag
 from spill2lerobot.bag.wire import cdr_compressed_image_data
@@ -158,6 +156,7 @@ def arm_dataset(ros2_bags, tmp_path_factory) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_lerobot_opens_the_ros2_dataset_with_the_expected_frames(arm_dataset, ros2_bags):
     expected = [expected_arm(ros2_bags["mcap"]), expected_arm(ros2_bags["db3"])]
     ds = LeRobotDataset("local/ros2_arm", root=arm_dataset)
@@ -180,6 +179,7 @@ def test_lerobot_opens_the_ros2_dataset_with_the_expected_frames(arm_dataset, ro
         start += len(exp)
 
 
+@pytest.mark.slow
 def test_validate_accepts_the_ros2_dataset_against_its_bags(arm_dataset, ros2_bags):
     bags = ["--against", str(ros2_bags["mcap"].path), "--against", str(ros2_bags["db3"].storage_file)]
     result = run_cli("validate", str(arm_dataset), *bags, "--config", str(ARM_PROFILE), *SMALL)
@@ -187,12 +187,7 @@ def test_validate_accepts_the_ros2_dataset_against_its_bags(arm_dataset, ros2_ba
     assert "compared with 2 bags" in result.stdout
 
 
-def _spawn(*args: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "spill2lerobot", *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-
-
+@pytest.mark.slow
 def test_a_killed_ros2_stage1_resumes_to_the_same_dataset(ros2_bags, tmp_path):
     bag = str(ros2_bags["db3"].path)
     options = ["--config", str(ARM_PROFILE), *SMALL, "--set", "rosbag.chunk_size=10", "--set", "video.codec=libx264"]
@@ -201,7 +196,7 @@ def test_a_killed_ros2_stage1_resumes_to_the_same_dataset(ros2_bags, tmp_path):
     journal = spill / "bags" / "0000" / "journal.jsonl"
     kills = 0
     for _ in range(3):  # kill -9 once a chunk or two are journalled, three times
-        proc = _spawn("stage1", bag, str(spill), *options)
+        proc = spawn_cli("stage1", bag, str(spill), *options)
         before = journal.read_text().count("\n") if journal.exists() else 0
         while proc.poll() is None and (not journal.exists() or journal.read_text().count("\n") < before + 1):
             time.sleep(0.005)
@@ -230,6 +225,7 @@ KUAVO_GENERIC = {
 }
 
 
+@pytest.mark.slow
 def test_a_generic_profile_converts_a_kuavo_ros1_bag(bags, tmp_path):
     config = tmp_path / "kuavo_generic.yaml"
     config.write_text(yaml.safe_dump(KUAVO_GENERIC))
@@ -330,6 +326,7 @@ def test_the_shipped_profiles_load():
         load_profile(None, ["dataset.main_timeline=front"])
 
 
+@pytest.mark.slow
 def test_a_field_the_message_lacks_is_one_line_naming_the_key(ros2_bags, tmp_path):
     result = run_cli(
         "stage1",
@@ -347,6 +344,7 @@ def test_a_field_the_message_lacks_is_one_line_naming_the_key(ros2_bags, tmp_pat
     assert "sensor_msgs/msg/JointState" in line and "no field 'positions'" in line
 
 
+@pytest.mark.slow
 def test_a_missing_topic_is_one_line(ros2_bags, tmp_path):
     result = run_cli(
         "stage1",
@@ -384,6 +382,7 @@ def test_zstd_compressed_rosbag2_folders_read_the_same(tmp_path, storage, compre
         assert bag.compressed_image_data(msgs[0].data)[:2] == b"\xff\xd8"
 
 
+@pytest.mark.slow
 def test_inspect_reads_ros2_bags_and_checks_a_generic_profile(ros2_bags, arm_dataset):
     ds = LeRobotDataset("local/ros2_arm", root=arm_dataset)
     first_length = int(ds.meta.episodes["length"][0])
@@ -401,6 +400,7 @@ def test_inspect_reads_ros2_bags_and_checks_a_generic_profile(ros2_bags, arm_dat
     assert "MISSING    observation.state               /sensors_data_raw" in kuavo
 
 
+@pytest.mark.slow
 def test_a_file_that_is_not_a_ros2_bag_is_one_line(tmp_path):
     fake = tmp_path / "fake.mcap"
     fake.write_bytes(b"not an mcap file at all" * 10)
@@ -451,6 +451,7 @@ def test_parts_pick_joints_by_name_convert_and_threshold(tmp_path):
         extractor.state_and_action(roles, msgs)
 
 
+@pytest.mark.slow
 def test_inspect_suggests_a_generic_profile_for_a_non_kuavo_bag(ros2_bags, tmp_path):
     text = run_cli("inspect", str(ros2_bags["mcap"].path), "--suggest").stdout
     path = tmp_path / "suggested.yaml"

@@ -6,16 +6,15 @@ import hashlib
 import importlib.util
 import sys
 from fractions import Fraction
-from pathlib import Path
 
 import av
 import numpy as np
 import pytest
 from rosbags.rosbag1 import Reader
+from support import ROOT
 
 from spill2lerobot.bag.msgdef import typestore_for
 
-ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data"  # vendored copies of the published .msg files and a real bag
 MSG_DIR = DATA / "kuavo_msgs"
 REAL_BAG = DATA / "real-bags" / "kuavo_vr_session_group1.bag"
@@ -120,6 +119,7 @@ def test_claw_state_constants_keep_their_names():
 # ---- the bag --------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_connections(bag, messages):
     _, connections, _ = messages
     topics = {c.topic: c for c in connections}
@@ -145,6 +145,7 @@ def test_connections(bag, messages):
     assert topics[gen.CLAW_STATE_TOPIC].msgdef.data.count("int8 kError = -1") == 1
 
 
+@pytest.mark.slow
 def test_counts_times_and_order(bag):
     with Reader(bag.path) as reader:
         assert reader.start_time == gen.DEFAULT_START_NS == bag.start_ns
@@ -189,6 +190,7 @@ def _check_serialized(items, store, msgtype: str) -> None:
         assert store.serialize_ros1(msg, msgtype) == raw
 
 
+@pytest.mark.slow
 def test_sensors_data(messages):
     by_topic, _, store = messages
     items = by_topic[gen.SENSORS_TOPIC]
@@ -218,6 +220,7 @@ def test_sensors_data(messages):
     assert np.abs(np.diff(q, axis=0)).max(axis=1).min() > 1e-3
 
 
+@pytest.mark.slow
 def test_joint_cmd(messages):
     by_topic, _, store = messages
     items = by_topic[gen.JOINT_CMD_TOPIC]
@@ -235,6 +238,7 @@ def test_joint_cmd(messages):
     _check_serialized(items, store, gen.JOINT_CMD_TYPE)
 
 
+@pytest.mark.slow
 def test_arm_traj(messages):
     by_topic, _, store = messages
     items = by_topic[gen.ARM_TRAJ_TOPIC]
@@ -249,6 +253,7 @@ def test_arm_traj(messages):
     assert np.abs(np.diff(degrees, axis=0)).max(axis=1).min() > 0.1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("which", ["state", "cmd"])
 def test_claws(messages, which):
     by_topic, _, store = messages
@@ -276,6 +281,7 @@ def _decode(codec: str, data: bytes):
     return frames[0]
 
 
+@pytest.mark.slow
 def test_color_images_carry_camera_and_frame_number(bag, messages):
     by_topic, _, _ = messages
     for index, camera in enumerate(gen.CAMERAS):
@@ -292,6 +298,7 @@ def test_color_images_carry_camera_and_frame_number(bag, messages):
     assert bag.image_bytes[topic] == sum(len(m.data) for _, _, m in by_topic[topic])
 
 
+@pytest.mark.slow
 def test_depth_images_are_expected_depth(messages):
     by_topic, _, _ = messages
     for index, camera in enumerate(gen.CAMERAS):

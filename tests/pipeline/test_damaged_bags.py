@@ -11,6 +11,8 @@ from compare import assert_same_dataset
 from gen_kuavo_bag import write_kuavo_bag, write_truncated_copy, write_unindexed_copy
 from support import run_cli
 
+pytestmark = pytest.mark.slow
+
 OPTIONS = ["--set", "dataset.resize.width=320", "--set", "dataset.resize.height=240", "--set", "rosbag.chunk_size=40"]
 
 

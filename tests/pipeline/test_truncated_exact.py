@@ -16,6 +16,8 @@ from reference import CAMERA_INDEX, load_reference
 from rosbags.rosbag1 import Reader, Writer
 from support import run_cli
 
+pytestmark = pytest.mark.slow
+
 OPTIONS = ["--set", "dataset.resize.width=160", "--set", "dataset.resize.height=120", "--set", "rosbag.chunk_size=40"]
 
 

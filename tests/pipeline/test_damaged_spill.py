@@ -10,6 +10,8 @@ import pytest
 from compare import assert_same_dataset
 from support import run_cli
 
+pytestmark = pytest.mark.slow
+
 SMALL = ["--set", "dataset.resize.width=64", "--set", "dataset.resize.height=48", "--set", "rosbag.chunk_size=8"]
 SMALL += ["--set", "video.codec=libx264", "--set", "video.preset=ultrafast"]
 

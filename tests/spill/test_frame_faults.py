@@ -11,6 +11,8 @@ from lerobot.datasets.lerobot_dataset import LeRobotDataset
 from reference import CAMERA_INDEX, CAMERA_TOPICS, load_reference
 from support import run_cli
 
+pytestmark = pytest.mark.slow
+
 CHUNK = 30
 OPTIONS = ["--set", "dataset.resize.width=160", "--set", "dataset.resize.height=120"]
 OPTIONS += ["--set", f"rosbag.chunk_size={CHUNK}"]
