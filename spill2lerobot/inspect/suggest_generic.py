@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from spill2lerobot.bag.base import Bag, TopicInfo
+from spill2lerobot.bag.wire import COMPRESSED_IMAGE
 from spill2lerobot.inspect.facts import TopicFacts
 from spill2lerobot.profiles import (
     MAX_CAMERAS,
@@ -26,7 +27,6 @@ from spill2lerobot.profiles import (
     part_names,
 )
 
-COMPRESSED_IMAGE = "sensor_msgs/msg/CompressedImage"
 JOINT_STATE = "sensor_msgs/msg/JointState"
 ARRAY_TYPES = {"std_msgs/msg/Float64MultiArray": "data", "std_msgs/msg/Float32MultiArray": "data"}
 SCALAR_TYPES = {"std_msgs/msg/Float64": "data", "std_msgs/msg/Float32": "data"}

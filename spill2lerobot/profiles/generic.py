@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from spill2lerobot.bag.wire import COMPRESSED_IMAGE
 from spill2lerobot.errors import UserError
 from spill2lerobot.profiles.base import Camera, FeatureSource, Roles, Vector
 from spill2lerobot.profiles.checks import quote, shorten
@@ -32,7 +33,7 @@ from spill2lerobot.profiles.generic_check import part_names, part_size, path_ste
 from spill2lerobot.profiles.kuavo import accepts_msgtype as kuavo_accepts_msgtype
 from spill2lerobot.profiles.options import FeatureOptions, FieldPart, Profile
 
-CAMERA_TYPES = ("sensor_msgs/msg/CompressedImage",)
+CAMERA_TYPES = (COMPRESSED_IMAGE,)
 CONVERSIONS = {
     "none": 1.0,
     "deg2rad": np.pi / 180.0,

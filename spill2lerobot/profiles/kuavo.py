@@ -15,6 +15,7 @@ from typing import Any, cast
 import numpy as np
 import numpy.typing as npt
 
+from spill2lerobot.bag.wire import COMPRESSED_IMAGE, IMAGE_TYPES, RAW_IMAGE
 from spill2lerobot.errors import UserError
 from spill2lerobot.profiles.base import Camera, FeatureSource, Roles, Vector
 from spill2lerobot.profiles.checks import quote
@@ -60,8 +61,8 @@ TRAJ_SLICES = {"left": slice(0, 7), "right": slice(7, 14)}  # into the 14 arm-tr
 HAND_INDEX = {"left": 0, "right": 1}
 # Message type each topic must carry (rosbags naming); a mismatch means the profile is wrong.
 EXPECTED_TYPES = {
-    **dict.fromkeys(CAMERA_TOPICS.values(), "sensor_msgs/msg/CompressedImage"),
-    **dict.fromkeys(RAW_CAMERA_TOPICS.values(), "sensor_msgs/msg/Image"),
+    **dict.fromkeys(CAMERA_TOPICS.values(), COMPRESSED_IMAGE),
+    **dict.fromkeys(RAW_CAMERA_TOPICS.values(), RAW_IMAGE),
     SENSORS: "kuavo_msgs/msg/sensorsData",
     JOINT_CMD: "kuavo_msgs/msg/jointCmd",
     ARM_TRAJ: "sensor_msgs/msg/JointState",
@@ -70,12 +71,10 @@ EXPECTED_TYPES = {
     "/leju_claw_command": "kuavo_msgs/msg/lejuClawCommand",
     "/dexhand/state": "sensor_msgs/msg/JointState",
     "/control_robot_hand_position": "kuavo_msgs/msg/robotHandPosition",
-    **{compressed: "sensor_msgs/msg/CompressedImage" for compressed, _ in DEPTH_TOPICS.values()},
-    **{raw: "sensor_msgs/msg/Image" for _, raw in DEPTH_TOPICS.values()},
+    **{compressed: COMPRESSED_IMAGE for compressed, _ in DEPTH_TOPICS.values()},
+    **{raw: RAW_IMAGE for _, raw in DEPTH_TOPICS.values()},
 }
 
-# Camera topics also accept the other image type (JPEG/PNG CompressedImage or raw Image).
-IMAGE_TYPES = ("sensor_msgs/msg/CompressedImage", "sensor_msgs/msg/Image")
 CAMERA_TOPIC_SET = frozenset((*CAMERA_TOPICS.values(), *RAW_CAMERA_TOPICS.values()))
 
 F64 = npt.NDArray[np.float64]
@@ -88,7 +87,7 @@ def type_accepted(topic: str, msgtype: str) -> bool:
 
 def accepts_msgtype(topic: str, msgtype: str, expected_types: Mapping[str, str]) -> tuple[bool, str]:
     """Whether ``topic`` may carry ``msgtype``, and the expected type(s) as text ("" if none)."""
-    if topic in CAMERA_TOPIC_SET:  # Kuavo cameras: compressed or raw images
+    if topic in CAMERA_TOPIC_SET:  # Kuavo cameras accept either image type (compressed or raw)
         return msgtype in IMAGE_TYPES, " or ".join(IMAGE_TYPES)
     expected = expected_types.get(topic)
     return not expected or msgtype == expected, expected or ""
