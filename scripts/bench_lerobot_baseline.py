@@ -62,12 +62,12 @@ def main() -> None:
         _, targets = make_plan(bag, profile, roles)
         topics = bag.topics()
         store = bag.typestore()
-        aligner = StreamingAligner(targets, list(roles.all))
+        aligner = StreamingAligner(targets, list(roles.all), span_topics=robot.span_topics(roles))
 
         def add(frames):
             for frame in frames:
                 msgs = {t: store.deserialize_ros1(frame.picks[t].payload, topics[t].msgtype) for t in roles.lowdim}
-                state, action = robot.state_and_action(roles, msgs)
+                state, action = robot.state_and_action(roles, msgs, frame.between)
                 item = {"observation.state": state, "action": action, "task": profile.dataset.task_description}
                 for cam in roles.cameras:
                     image = decoders[cam.name].decode(compressed_image_data(frame.picks[cam.topic].payload))

@@ -15,8 +15,14 @@ Every value is a known function of the message's record time or frame number:
   any RGB image (after JPEG or video round trips, resized).
 - depth images: ``expected_depth_mm(c, k, width, height)`` exactly.
 
+Variants (all off by default, which keeps the default bags byte for byte): ``eef_type``
+(leju_claw, qiangnao dexterous hands, rq2f85 grippers), ``eef_levels`` (effector values stepping
+through ``EEF_LEVELS`` to hit thresholds exactly), ``task4`` (walking while manipulating: also
+``/kuavo_arm_traj_synced`` and ``/cmd_pose_world_synced``), several gaps per topic in ``Faults``.
+
 Usage: ``python scripts/gen_kuavo_bag.py OUT.bag [--seconds 30] [--size 640x480] [--depth]
-[--compression lz4] [--seed 0] [--content noise|scene]``.
+[--compression lz4] [--seed 0] [--content noise|scene] [--eef-type qiangnao] [--eef-levels]
+[--task4]``.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from fractions import Fraction
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 
 import av
@@ -64,11 +70,25 @@ JOINT_CMD_TOPIC = "/joint_cmd"
 ARM_TRAJ_TOPIC = "/kuavo_arm_traj"
 CLAW_STATE_TOPIC = "/leju_claw_state"
 CLAW_CMD_TOPIC = "/leju_claw_command"
+DEXHAND_STATE_TOPIC = "/dexhand/state"  # qiangnao dexterous hands
+DEXHAND_CMD_TOPIC = "/control_robot_hand_position"
+GRIPPER_STATE_TOPIC = "/gripper/state"  # rq2f85 grippers
+GRIPPER_CMD_TOPIC = "/gripper/command"
+ARM_TRAJ_SYNCED_TOPIC = "/kuavo_arm_traj_synced"  # task 4 (walking while manipulating)
+CMD_POSE_TOPIC = "/cmd_pose_world_synced"
+EEF_TYPES: tuple[str, ...] = ("leju_claw", "qiangnao", "rq2f85")
+EEF_TOPICS: dict[str, tuple[str, str]] = {  # eef_type -> (state topic, command topic)
+    "leju_claw": (CLAW_STATE_TOPIC, CLAW_CMD_TOPIC),
+    "qiangnao": (DEXHAND_STATE_TOPIC, DEXHAND_CMD_TOPIC),
+    "rq2f85": (GRIPPER_STATE_TOPIC, GRIPPER_CMD_TOPIC),
+}
 
 SENSORS_TYPE = "kuavo_msgs/msg/sensorsData"
 JOINT_CMD_TYPE = "kuavo_msgs/msg/jointCmd"
 CLAW_STATE_TYPE = "kuavo_msgs/msg/lejuClawState"
 CLAW_CMD_TYPE = "kuavo_msgs/msg/lejuClawCommand"
+HAND_POSITION_TYPE = "kuavo_msgs/msg/robotHandPosition"
+TWIST_STAMPED_TYPE = "geometry_msgs/msg/TwistStamped"
 JOINT_STATE_TYPE = "sensor_msgs/msg/JointState"
 COMPRESSED_IMAGE_TYPE = "sensor_msgs/msg/CompressedImage"
 IMAGE_TYPE = "sensor_msgs/msg/Image"
@@ -84,6 +104,10 @@ SENSORS_HZ = 500
 JOINT_CMD_HZ = 500
 ARM_TRAJ_HZ = 100
 CLAW_HZ = 50
+DEXHAND_HZ = 50
+GRIPPER_HZ = 50
+ARM_TRAJ_SYNCED_HZ = 100
+CMD_POSE_HZ = 50
 
 DEFAULT_START_NS = 1_700_000_000 * 10**9
 LATENCY_NS = 1_000_000  # header.stamp = record time - LATENCY_NS, every topic
@@ -93,6 +117,11 @@ N_JOINTS = 28  # 12 legs, 14 arms (12..25), 2 head
 N_ARM_JOINTS = 14
 ARM_JOINT_NAMES: tuple[str, ...] = tuple(f"arm_joint_{i}" for i in range(1, N_ARM_JOINTS + 1))
 CLAW_NAMES: tuple[str, str] = ("left_claw", "right_claw")
+N_DEX = 6  # qiangnao fingers per hand
+DEXHAND_NAMES: tuple[str, ...] = tuple(
+    f"{hand}_qiangnao_{i}" for hand in ("left", "right") for i in range(1, N_DEX + 1)
+)
+GRIPPER_NAMES: tuple[str, str] = ("left_gripper", "right_gripper")
 SENSORS_FRAME_ID = "world"
 
 # Constant fields (functions of nothing): jointCmd gains and modes, claw velocity/effort.
@@ -103,6 +132,18 @@ JOINT_CMD_KD = np.array([5.0] * 12 + [2.0] * 14 + [0.5, 0.5])
 JOINT_CMD_CONTROL_MODES = np.array([2] * 12 + [0] * 14 + [2, 2], dtype=np.int32)
 CLAW_VELOCITY = np.array([50.0, 50.0])
 CLAW_EFFORT = np.array([1.0, 1.0])
+
+# Stepped effector values (``eef_levels``), keyed by (eef_type, "state" | "command"): raw values
+# just below, at and above the binarisation thresholds (50; rq2f85 state 0.4, command 70).
+EEF_LEVELS: dict[tuple[str, str], tuple[float, ...]] = {
+    ("leju_claw", "state"): (10.0, 49.0, 50.0, 50.5, 51.0, 90.0),
+    ("leju_claw", "command"): (10.0, 49.0, 50.0, 50.5, 51.0, 90.0),
+    ("qiangnao", "state"): (10.0, 49.0, 50.0, 50.5, 51.0, 90.0),
+    ("qiangnao", "command"): (10, 49, 50, 51, 90, 100),  # uint8
+    ("rq2f85", "state"): (0.1, 0.39, 0.4, 0.41, 0.7, 0.4000001),
+    ("rq2f85", "command"): (10.0, 70.0, 70.5, 71.0, 127.0, 200.0),
+}
+LEVEL_HOLD_S = 0.5  # each level lasts this long (record time)
 
 # Code grid of the images: 24 bits frame number, 2 bits camera, 6 check bits.
 CODE_ROWS, CODE_COLS = 4, 8
@@ -130,6 +171,12 @@ _SCHEDULE_MS: dict[str, tuple[float, float]] = {
     ARM_TRAJ_TOPIC: (3.1, 1.0),
     CLAW_STATE_TOPIC: (7.3, 2.0),
     CLAW_CMD_TOPIC: (13.7, 2.0),
+    DEXHAND_STATE_TOPIC: (8.9, 2.0),
+    DEXHAND_CMD_TOPIC: (15.3, 2.0),
+    GRIPPER_STATE_TOPIC: (9.7, 2.0),
+    GRIPPER_CMD_TOPIC: (16.1, 2.0),
+    ARM_TRAJ_SYNCED_TOPIC: (5.3, 1.0),
+    CMD_POSE_TOPIC: (11.9, 2.0),
     **{CAMERA_TOPICS[c]: (4.1 + 11.0 * i, 3.0) for i, c in enumerate(CAMERAS)},
     **{DEPTH_TOPICS[c]: (6.4 + 11.0 * i, 3.0) for i, c in enumerate(CAMERAS)},
     **{RAW_DEPTH_TOPICS[c]: (6.4 + 11.0 * i, 3.0) for i, c in enumerate(CAMERAS)},
@@ -140,6 +187,12 @@ _CALLERIDS: dict[str, str] = {
     ARM_TRAJ_TOPIC: "/ik_ros_uni",
     CLAW_STATE_TOPIC: "/nodelet_manager",
     CLAW_CMD_TOPIC: "/quest3_node",
+    DEXHAND_STATE_TOPIC: "/dexhand_node",
+    DEXHAND_CMD_TOPIC: "/quest3_node",
+    GRIPPER_STATE_TOPIC: "/gripper_node",
+    GRIPPER_CMD_TOPIC: "/quest3_node",
+    ARM_TRAJ_SYNCED_TOPIC: "/ik_ros_uni",
+    CMD_POSE_TOPIC: "/quest3_node",
     **{CAMERA_TOPICS[c]: f"/{c}/realsense2_camera_manager" for c in CAMERAS},
     **{RAW_CAMERA_TOPICS[c]: f"/{c}/realsense2_camera_manager" for c in CAMERAS},
     **{DEPTH_TOPICS[c]: f"/{c}/realsense2_camera_manager" for c in CAMERAS},
@@ -218,6 +271,11 @@ KUAVO_MSG_TEXTS: dict[str, str] = {
         "kuavo_msgs/imuData imu_data\n"
         "kuavo_msgs/endEffectorData end_effector_data\n"
     ),
+}
+
+# kuavo_msgs types of the other end effectors (not vendored under tests/data/kuavo_msgs).
+KUAVO_HAND_MSG_TEXTS: dict[str, str] = {
+    "kuavo_msgs/robotHandPosition": "Header header\nuint8[] left_hand_position\nuint8[] right_hand_position\n",
 }
 
 # Standard messages as ROS Noetic bags carry them (Header, Vector3, Quaternion and JointState
@@ -335,8 +393,17 @@ STD_MSG_TEXTS: dict[str, str] = {
         "uint32 step           # Full row length in bytes\n"
         "uint8[] data          # actual matrix data, size is (step * rows)\n"
     ),
+    # common_msgs (Noetic) geometry_msgs, for /cmd_pose_world_synced.
+    "geometry_msgs/Twist": (
+        "# This expresses velocity in free space broken into its linear and angular parts.\n"
+        "Vector3  linear\n"
+        "Vector3  angular\n"
+    ),
+    "geometry_msgs/TwistStamped": (
+        "# A twist with reference coordinate frame and timestamp\nHeader header\nTwist twist\n"
+    ),
 }
-MSG_TEXTS: dict[str, str] = {**STD_MSG_TEXTS, **KUAVO_MSG_TEXTS}
+MSG_TEXTS: dict[str, str] = {**STD_MSG_TEXTS, **KUAVO_MSG_TEXTS, **KUAVO_HAND_MSG_TEXTS}
 
 _BUILTIN_TYPES = frozenset(
     {"bool", "byte", "char", "string", "time", "duration", "float32", "float64"}
@@ -394,6 +461,8 @@ BAG_MSGTYPES = (
     JOINT_STATE_TYPE,
     COMPRESSED_IMAGE_TYPE,
     IMAGE_TYPE,
+    HAND_POSITION_TYPE,
+    TWIST_STAMPED_TYPE,
 )
 MSG_DEFINITIONS: dict[str, str] = {msgtype: full_text(msgtype) for msgtype in BAG_MSGTYPES}
 
@@ -502,6 +571,63 @@ def claw_cmd_at(t: float | np.ndarray) -> np.ndarray:
     """``/leju_claw_command`` ``data.position`` (left, right; 0..100)."""
     t = _col(t)
     return 50.0 + 45.0 * np.sin(0.9 * t + 0.15 + _CLAW_PHASE) + 3.0 * np.cos(23.0 * t)
+
+
+_DEX_PHASE = 0.45 * np.arange(2 * N_DEX, dtype=np.float64)
+
+
+def dexhand_state_at(t: float | np.ndarray) -> np.ndarray:
+    """``/dexhand/state`` ``position`` (12: left fingers 1..6, then right; 0..100)."""
+    t = _col(t)
+    return 50.0 + 40.0 * np.sin(0.8 * t + _DEX_PHASE) + 5.0 * np.sin(13.0 * t + 2 * _DEX_PHASE)
+
+
+def dexhand_cmd_at(t: float | np.ndarray) -> np.ndarray:
+    """``/control_robot_hand_position`` (12 uint8: ``left_hand_position`` then ``right_...``; 0..100)."""
+    t = _col(t)
+    return np.rint(50.0 + 45.0 * np.sin(0.8 * t + 0.15 + _DEX_PHASE)).astype(np.uint8)
+
+
+def gripper_state_at(t: float | np.ndarray) -> np.ndarray:
+    """``/gripper/state`` ``position`` (left, right; 0..0.8)."""
+    t = _col(t)
+    return 0.4 + 0.35 * np.sin(0.7 * t + _CLAW_PHASE) + 0.03 * np.sin(11.0 * t + 2 * _CLAW_PHASE)
+
+
+def gripper_cmd_at(t: float | np.ndarray) -> np.ndarray:
+    """``/gripper/command`` ``position`` (left, right; 0..255 as float64)."""
+    t = _col(t)
+    return 127.5 + 120.0 * np.sin(0.7 * t + 0.15 + _CLAW_PHASE) + 5.0 * np.cos(19.0 * t)
+
+
+def eef_levels_at(eef_type: str, which: str, t: float | np.ndarray) -> np.ndarray:
+    """Stepped effector values (``eef_levels``): hand h, component k (finger for qiangnao, else 0)
+    at ``t`` is ``levels[(floor(t / LEVEL_HOLD_S) + h + k) % len(levels)]``.
+
+    Shape (..., 12) for qiangnao (left fingers, then right), else (..., 2); uint8 for the
+    qiangnao command, else float64. ``which``: "state" or "command".
+    """
+    levels = np.asarray(EEF_LEVELS[(eef_type, which)])
+    per_hand = N_DEX if eef_type == "qiangnao" else 1
+    hand = np.repeat(np.arange(2), per_hand)
+    component = np.tile(np.arange(per_hand), 2)
+    step = np.floor(np.asarray(t, dtype=np.float64) / LEVEL_HOLD_S).astype(np.int64)[..., None]
+    values = levels[(step + hand + component) % len(levels)]
+    return values.astype(np.uint8 if (eef_type, which) == ("qiangnao", "command") else np.float64)
+
+
+def arm_traj_synced_deg_at(t: float | np.ndarray) -> np.ndarray:
+    """``/kuavo_arm_traj_synced`` ``position`` (14 arm joints, DEGREES)."""
+    q = joint_q_at(np.asarray(t, dtype=np.float64) + 0.05)[..., 12:26]
+    return np.degrees(q) - 0.7
+
+
+def cmd_pose_at(t: float | np.ndarray) -> np.ndarray:
+    """``/cmd_pose_world_synced`` ``twist``: linear x, y, z, angular x, y, z."""
+    t = np.asarray(t, dtype=np.float64)
+    zeros = np.zeros_like(t)
+    values = [0.2 * np.sin(0.3 * t), 0.1 * np.cos(0.2 * t), np.full_like(t, 0.01), zeros, zeros, 0.3 * np.sin(0.25 * t)]
+    return np.stack(values, axis=-1)
 
 
 # --------------------------------------------------------------------------------------------
@@ -897,14 +1023,31 @@ JOINT_CMD_DTYPE = np.dtype(
         *_array_field("control_modes", "<i4", N_JOINTS),
     ]
 )
-ARM_TRAJ_DTYPE = np.dtype(
+
+
+def _joint_state_dtype(names: Sequence[str]) -> np.dtype:
+    """``sensor_msgs/JointState`` with ``names`` and as many positions, no velocity or effort."""
+    return np.dtype(
+        [
+            *_header_fields(""),
+            ("name", "u1", (len(_ros_strings(names)),)),
+            *_array_field("position", "<f8", len(names)),
+            ("velocity_effort", "<u4", (2,)),  # two empty arrays
+        ]
+    )
+
+
+ARM_TRAJ_DTYPE = _joint_state_dtype(ARM_JOINT_NAMES)
+DEXHAND_STATE_DTYPE = _joint_state_dtype(DEXHAND_NAMES)
+GRIPPER_DTYPE = _joint_state_dtype(GRIPPER_NAMES)
+HAND_POSITION_DTYPE = np.dtype(
     [
         *_header_fields(""),
-        ("name", "u1", (len(_ros_strings(ARM_JOINT_NAMES)),)),
-        *_array_field("position", "<f8", N_ARM_JOINTS),
-        ("velocity_effort", "<u4", (2,)),  # two empty arrays
+        *_array_field("left_hand_position", "u1", N_DEX),
+        *_array_field("right_hand_position", "u1", N_DEX),
     ]
 )
+TWIST_STAMPED_DTYPE = np.dtype([*_header_fields(""), ("twist", "<f8", (6,))])  # linear xyz, angular xyz
 _EEF_FIELDS = [
     ("data_name", "u1", (len(_EEF_NAMES),)),
     *_array_field("position", "<f8", 2),
@@ -951,12 +1094,33 @@ def joint_cmd_records(times_ns: np.ndarray, seq: np.ndarray, start_ns: int) -> n
     return rec
 
 
+def _joint_state_records(
+    times_ns: np.ndarray, seq: np.ndarray, dtype: np.dtype, names: Sequence[str], position: np.ndarray
+) -> np.ndarray:
+    rec = np.zeros(len(times_ns), dtype)
+    _fill_header(rec, seq, times_ns - LATENCY_NS, "")
+    rec["name"] = _blob(_ros_strings(names))
+    _fill_array(rec, "position", position)
+    return rec
+
+
 def arm_traj_records(times_ns: np.ndarray, seq: np.ndarray, start_ns: int) -> np.ndarray:
     """Serialized ``sensor_msgs/JointState`` messages (arm trajectory, degrees)."""
-    rec = np.zeros(len(times_ns), ARM_TRAJ_DTYPE)
+    position = arm_traj_deg_at(_seconds(times_ns, start_ns))
+    return _joint_state_records(times_ns, seq, ARM_TRAJ_DTYPE, ARM_JOINT_NAMES, position)
+
+
+def arm_traj_synced_records(times_ns: np.ndarray, seq: np.ndarray, start_ns: int) -> np.ndarray:
+    """Serialized ``sensor_msgs/JointState`` messages (synced arm trajectory, degrees)."""
+    position = arm_traj_synced_deg_at(_seconds(times_ns, start_ns))
+    return _joint_state_records(times_ns, seq, ARM_TRAJ_DTYPE, ARM_JOINT_NAMES, position)
+
+
+def cmd_pose_records(times_ns: np.ndarray, seq: np.ndarray, start_ns: int) -> np.ndarray:
+    """Serialized ``geometry_msgs/TwistStamped`` messages (walking command)."""
+    rec = np.zeros(len(times_ns), TWIST_STAMPED_DTYPE)
     _fill_header(rec, seq, times_ns - LATENCY_NS, "")
-    rec["name"] = _blob(_ros_strings(ARM_JOINT_NAMES))
-    _fill_array(rec, "position", arm_traj_deg_at(_seconds(times_ns, start_ns)))
+    rec["twist"] = cmd_pose_at(_seconds(times_ns, start_ns))
     return rec
 
 
@@ -967,22 +1131,55 @@ def _fill_eef(rec: np.ndarray, position: np.ndarray) -> None:
     _fill_array(rec, "effort", CLAW_EFFORT)
 
 
-def claw_state_records(times_ns: np.ndarray, seq: np.ndarray, start_ns: int) -> np.ndarray:
-    """Serialized ``lejuClawState`` messages."""
+def claw_state_records(times_ns: np.ndarray, seq: np.ndarray, start_ns: int, levels: bool = False) -> np.ndarray:
+    """Serialized ``lejuClawState`` messages (``levels``: positions from ``eef_levels_at``)."""
     t = _seconds(times_ns, start_ns)
     rec = np.zeros(len(times_ns), CLAW_STATE_DTYPE)
     _fill_header(rec, seq, times_ns - LATENCY_NS, "")
     _fill_array(rec, "state", claw_status_at(t))
-    _fill_eef(rec, claw_state_at(t))
+    _fill_eef(rec, eef_levels_at("leju_claw", "state", t) if levels else claw_state_at(t))
     return rec
 
 
-def claw_cmd_records(times_ns: np.ndarray, seq: np.ndarray, start_ns: int) -> np.ndarray:
+def claw_cmd_records(times_ns: np.ndarray, seq: np.ndarray, start_ns: int, levels: bool = False) -> np.ndarray:
     """Serialized ``lejuClawCommand`` messages."""
+    t = _seconds(times_ns, start_ns)
     rec = np.zeros(len(times_ns), CLAW_CMD_DTYPE)
     _fill_header(rec, seq, times_ns - LATENCY_NS, "")
-    _fill_eef(rec, claw_cmd_at(_seconds(times_ns, start_ns)))
+    _fill_eef(rec, eef_levels_at("leju_claw", "command", t) if levels else claw_cmd_at(t))
     return rec
+
+
+def dexhand_state_records(times_ns: np.ndarray, seq: np.ndarray, start_ns: int, levels: bool = False) -> np.ndarray:
+    """Serialized ``sensor_msgs/JointState`` messages (qiangnao hands, 12 positions)."""
+    t = _seconds(times_ns, start_ns)
+    position = eef_levels_at("qiangnao", "state", t) if levels else dexhand_state_at(t)
+    return _joint_state_records(times_ns, seq, DEXHAND_STATE_DTYPE, DEXHAND_NAMES, position)
+
+
+def dexhand_cmd_records(times_ns: np.ndarray, seq: np.ndarray, start_ns: int, levels: bool = False) -> np.ndarray:
+    """Serialized ``kuavo_msgs/robotHandPosition`` messages (6 uint8 per hand)."""
+    t = _seconds(times_ns, start_ns)
+    values = eef_levels_at("qiangnao", "command", t) if levels else dexhand_cmd_at(t)
+    rec = np.zeros(len(times_ns), HAND_POSITION_DTYPE)
+    _fill_header(rec, seq, times_ns - LATENCY_NS, "")
+    _fill_array(rec, "left_hand_position", values[..., :N_DEX])
+    _fill_array(rec, "right_hand_position", values[..., N_DEX:])
+    return rec
+
+
+def gripper_state_records(times_ns: np.ndarray, seq: np.ndarray, start_ns: int, levels: bool = False) -> np.ndarray:
+    """Serialized ``sensor_msgs/JointState`` messages (rq2f85 grippers, left and right)."""
+    t = _seconds(times_ns, start_ns)
+    position = eef_levels_at("rq2f85", "state", t) if levels else gripper_state_at(t)
+    return _joint_state_records(times_ns, seq, GRIPPER_DTYPE, GRIPPER_NAMES, position)
+
+
+def gripper_cmd_records(times_ns: np.ndarray, seq: np.ndarray, start_ns: int, levels: bool = False) -> np.ndarray:
+    """Serialized ``sensor_msgs/JointState`` messages (rq2f85 commands, 0..255)."""
+    t = _seconds(times_ns, start_ns)
+    position = eef_levels_at("rq2f85", "command", t) if levels else gripper_cmd_at(t)
+    return _joint_state_records(times_ns, seq, GRIPPER_DTYPE, GRIPPER_NAMES, position)
 
 
 def compressed_image(seq: int, stamp_ns: int, frame_id: str, fmt: str, data: bytes) -> bytes:
@@ -1076,13 +1273,26 @@ _RECORDS: dict[str, Callable[[np.ndarray, np.ndarray, int], np.ndarray]] = {
     ARM_TRAJ_TOPIC: arm_traj_records,
     CLAW_STATE_TOPIC: claw_state_records,
     CLAW_CMD_TOPIC: claw_cmd_records,
+    DEXHAND_STATE_TOPIC: dexhand_state_records,
+    DEXHAND_CMD_TOPIC: dexhand_cmd_records,
+    GRIPPER_STATE_TOPIC: gripper_state_records,
+    GRIPPER_CMD_TOPIC: gripper_cmd_records,
+    ARM_TRAJ_SYNCED_TOPIC: arm_traj_synced_records,
+    CMD_POSE_TOPIC: cmd_pose_records,
 }
+_EEF_LEVEL_RECORDS = frozenset(topic for pair in EEF_TOPICS.values() for topic in pair)  # take ``levels``
 _RATES: dict[str, int] = {
     SENSORS_TOPIC: SENSORS_HZ,
     JOINT_CMD_TOPIC: JOINT_CMD_HZ,
     ARM_TRAJ_TOPIC: ARM_TRAJ_HZ,
     CLAW_STATE_TOPIC: CLAW_HZ,
     CLAW_CMD_TOPIC: CLAW_HZ,
+    DEXHAND_STATE_TOPIC: DEXHAND_HZ,
+    DEXHAND_CMD_TOPIC: DEXHAND_HZ,
+    GRIPPER_STATE_TOPIC: GRIPPER_HZ,
+    GRIPPER_CMD_TOPIC: GRIPPER_HZ,
+    ARM_TRAJ_SYNCED_TOPIC: ARM_TRAJ_SYNCED_HZ,
+    CMD_POSE_TOPIC: CMD_POSE_HZ,
     **dict.fromkeys(CAMERA_TOPICS.values(), CAMERA_HZ),
     **dict.fromkeys(DEPTH_TOPICS.values(), CAMERA_HZ),
     **dict.fromkeys(RAW_DEPTH_TOPICS.values(), CAMERA_HZ),
@@ -1093,11 +1303,28 @@ _MSGTYPES: dict[str, str] = {
     ARM_TRAJ_TOPIC: JOINT_STATE_TYPE,
     CLAW_STATE_TOPIC: CLAW_STATE_TYPE,
     CLAW_CMD_TOPIC: CLAW_CMD_TYPE,
+    DEXHAND_STATE_TOPIC: JOINT_STATE_TYPE,
+    DEXHAND_CMD_TOPIC: HAND_POSITION_TYPE,
+    GRIPPER_STATE_TOPIC: JOINT_STATE_TYPE,
+    GRIPPER_CMD_TOPIC: JOINT_STATE_TYPE,
+    ARM_TRAJ_SYNCED_TOPIC: JOINT_STATE_TYPE,
+    CMD_POSE_TOPIC: TWIST_STAMPED_TYPE,
     **dict.fromkeys(CAMERA_TOPICS.values(), COMPRESSED_IMAGE_TYPE),
     **dict.fromkeys(RAW_CAMERA_TOPICS.values(), IMAGE_TYPE),
     **dict.fromkeys(DEPTH_TOPICS.values(), COMPRESSED_IMAGE_TYPE),
     **dict.fromkeys(RAW_DEPTH_TOPICS.values(), IMAGE_TYPE),
 }
+
+
+def lowdim_topics(eef_type: str = "leju_claw", *, synced: bool = False, walking: bool = False) -> list[str]:
+    """The numeric topics a bag carries, in the order their streams are made."""
+    if eef_type not in EEF_TOPICS:
+        raise ValueError(f"eef_type must be one of {EEF_TYPES}, not {eef_type!r}")
+    topics = [SENSORS_TOPIC, JOINT_CMD_TOPIC, ARM_TRAJ_TOPIC]
+    topics += [ARM_TRAJ_SYNCED_TOPIC] if synced else []
+    topics += EEF_TOPICS[eef_type]
+    topics += [CMD_POSE_TOPIC] if walking else []
+    return topics
 
 
 def record_times(topic: str, duration_s: float, seed: int = 0, start_ns: int = DEFAULT_START_NS):
@@ -1115,13 +1342,24 @@ def record_times(topic: str, duration_s: float, seed: int = 0, start_ns: int = D
     return start_ns + rel[rel < duration_ns]
 
 
+GapSpec = tuple[float, float] | tuple[tuple[float, float], ...]
+
+
+def gap_intervals(spec: GapSpec) -> tuple[tuple[float, float], ...]:
+    """A ``Faults.gaps`` value as a tuple of (t0, t1) pairs (one pair or several)."""
+    if len(spec) == 2 and all(isinstance(v, int | float) for v in spec):
+        return ((float(spec[0]), float(spec[1])),)  # type: ignore[arg-type]
+    return tuple((float(t0), float(t1)) for t0, t1 in spec)  # type: ignore[misc]
+
+
 @dataclass(frozen=True)
 class Faults:
     """Per-frame faults real recordings have, for the converter's fault tests."""
 
     # camera -> garbage JPEGs; "<camera>/depth" -> garbage compressedDepth images
     corrupt_frames: dict[str, tuple[int, ...]] = field(default_factory=dict)
-    gaps: dict[str, tuple[float, float]] = field(default_factory=dict)  # topic -> (t0, t1) s with no messages
+    # topic -> (t0, t1), or ((t0, t1), (t2, t3), ...): seconds since start with no messages
+    gaps: dict[str, GapSpec] = field(default_factory=dict)
     duplicate_frames: dict[str, tuple[int, ...]] = field(default_factory=dict)  # camera -> recorded twice
     # Header-stamp faults (record times unchanged), topic -> message numbers (after the time
     # faults above). Camera topics are named as in CAMERA_TOPICS whatever the image format.
@@ -1141,9 +1379,11 @@ def _apply_stamp_faults(topic: str, times: np.ndarray, faults: Faults) -> np.nda
 
 def _apply_time_faults(topic: str, times: np.ndarray, start_ns: int, faults: Faults) -> np.ndarray:
     if topic in faults.gaps:
-        t0, t1 = faults.gaps[topic]
         rel = (times - start_ns) / 1e9
-        times = times[(rel < t0) | (rel >= t1)]
+        keep = np.ones(len(times), dtype=bool)
+        for t0, t1 in gap_intervals(faults.gaps[topic]):
+            keep &= (rel < t0) | (rel >= t1)
+        times = times[keep]
     camera = next((c for c, t in CAMERA_TOPICS.items() if t == topic), None)
     for k in sorted(faults.duplicate_frames.get(camera, ()), reverse=True):
         times = np.insert(times, k + 1, times[k])  # message k+1 has message k's time
@@ -1193,8 +1433,14 @@ class _Stream:
     overhead: int = 0  # bytes of each image message that are not image data
 
 
-def _numeric_stream(topic: str, times: np.ndarray, start_ns: int, stamps: np.ndarray | None = None) -> _Stream:
-    build = _RECORDS[topic]
+def _numeric_stream(
+    topic: str,
+    times: np.ndarray,
+    start_ns: int,
+    stamps: np.ndarray | None = None,
+    build: Callable[[np.ndarray, np.ndarray, int], np.ndarray] | None = None,
+) -> _Stream:
+    build = build or _RECORDS[topic]
 
     def make(lo: int, hi: int) -> Sequence[memoryview]:
         rec = build(times[lo:hi], np.arange(lo, hi, dtype=np.uint32), start_ns)
@@ -1393,6 +1639,11 @@ def write_kuavo_bag(
     image_format: str | Mapping[str, str] = "jpeg",
     row_padding: int = 0,
     content: str = "noise",
+    eef_type: str = "leju_claw",
+    eef_levels: bool = False,
+    task4: bool = False,
+    synced: bool | None = None,
+    walking: bool | None = None,
 ) -> BagSummary:
     """Write a sample Kuavo bag of ``duration_s`` seconds to ``path`` (must not exist).
 
@@ -1416,6 +1667,12 @@ def write_kuavo_bag(
             ``RAW_CAMERA_TOPICS`` with the same record times and frame content.
         row_padding: raw images only: filler bytes after each row (``step`` > width * channels).
         content: colour image content, "noise" or "scene" (see ``CONTENTS``).
+        eef_type: end-effector topics (``EEF_TOPICS``): 'leju_claw', 'qiangnao' or 'rq2f85'.
+        eef_levels: effector values step through ``EEF_LEVELS`` (``eef_levels_at``) instead of
+            the smooth functions.
+        task4: a task-4 bag (walking while manipulating): also ``ARM_TRAJ_SYNCED_TOPIC`` and
+            ``CMD_POSE_TOPIC``.
+        synced, walking: write ``ARM_TRAJ_SYNCED_TOPIC`` / ``CMD_POSE_TOPIC`` (None: as ``task4``).
     """
     started = time.perf_counter()
     path = Path(path)
@@ -1449,10 +1706,13 @@ def write_kuavo_bag(
             return _apply_stamp_faults(topic, topic_times, faults)
         return None
 
+    synced = task4 if synced is None else synced
+    walking = task4 if walking is None else walking
     streams = []
-    for topic in _RECORDS:
+    for topic in lowdim_topics(eef_type, synced=synced, walking=walking):
         topic_times = times(topic)
-        streams.append(_numeric_stream(topic, topic_times, start_ns, stamps(topic, topic_times)))
+        build = partial(_RECORDS[topic], levels=True) if eef_levels and topic in _EEF_LEVEL_RECORDS else None
+        streams.append(_numeric_stream(topic, topic_times, start_ns, stamps(topic, topic_times), build))
     for index, camera in enumerate(CAMERAS):
         if camera not in cameras:
             continue
@@ -1609,6 +1869,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cameras", default=",".join(CAMERAS), help="comma-separated")
     parser.add_argument("--content", choices=CONTENTS, default="noise", help="colour image content (see CONTENTS)")
     parser.add_argument("--image-format", choices=IMAGE_FORMATS, default="jpeg", help="colour cameras")
+    parser.add_argument("--eef-type", choices=EEF_TYPES, default="leju_claw", help="end-effector topics")
+    parser.add_argument("--eef-levels", action="store_true", help="effector values step through EEF_LEVELS")
+    parser.add_argument("--task4", action="store_true", help="walking while manipulating: synced arm traj, cmd pose")
     args = parser.parse_args(argv)
     try:
         width, height = (int(v) for v in args.size.lower().split("x"))
@@ -1626,6 +1889,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         compression=None if args.compression == "none" else args.compression,
         content=args.content,
         image_format=args.image_format,
+        eef_type=args.eef_type,
+        eef_levels=args.eef_levels,
+        task4=args.task4,
     )
     print(summary.line())
     return 0

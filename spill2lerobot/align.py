@@ -44,6 +44,9 @@ class AlignedFrame:
     # For each topic, the time of the message before its pick's decision point: reading the bag
     # again from min(resume_from_ns) reproduces every later frame exactly (see resume_point).
     resume_from_ns: dict[str, int] = field(default_factory=dict)
+    # For the watched topics (``span_topics``): the record times of the two consecutive messages
+    # whose times enclose the target strictly, when there are such messages.
+    between: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
 class _TopicCursor:
@@ -59,9 +62,13 @@ class _TopicCursor:
 class StreamingAligner:
     """Feed messages in record-time order; get complete frames back in timeline order."""
 
-    def __init__(self, targets_ns: NDArray[Any], topics: list[str], first_target: int = 0) -> None:
+    def __init__(
+        self, targets_ns: NDArray[Any], topics: list[str], first_target: int = 0, span_topics: tuple[str, ...] = ()
+    ) -> None:
+        """``span_topics``: topics whose enclosing messages each frame records (``AlignedFrame.between``)."""
         self._targets = [int(t) for t in targets_ns]
         self._topics = list(topics)
+        self._span_topics = frozenset(span_topics)
         self._cursors = {topic: _TopicCursor(first_target) for topic in self._topics}
         self._pending: dict[int, AlignedFrame] = {}
         self._next_out = first_target
@@ -88,6 +95,8 @@ class StreamingAligner:
             pick = prev if prev is not None and target - prev.time_ns <= time_ns - target else current
             resume = prev.time_ns if prev is not None else time_ns
             self._settle(j, topic, pick, resume)
+            if topic in self._span_topics and prev is not None and prev.time_ns < target < time_ns:
+                self._pending[j].between[topic] = (prev.time_ns, time_ns)
             j += 1
         cursor.next_target = j
         cursor.prev = current
@@ -119,6 +128,15 @@ class StreamingAligner:
             del self._pending[self._next_out]
             out.append(frame)
             self._next_out += 1
+
+
+def enclosing(times_ns: NDArray[Any], target_ns: int) -> tuple[int, int] | None:
+    """The record times of the two consecutive messages strictly around ``target_ns`` (sorted
+    ``times_ns``), or None: what ``AlignedFrame.between`` holds, from a topic's index times."""
+    after = int(np.searchsorted(times_ns, target_ns, side="right"))
+    if after == 0 or after == len(times_ns) or int(times_ns[after - 1]) == target_ns:
+        return None
+    return int(times_ns[after - 1]), int(times_ns[after])
 
 
 def resume_point(last_frame_before: AlignedFrame) -> int:

@@ -63,7 +63,10 @@ def check_profile(index: Index, profile: Profile, source: str = "", overrides: S
         msgtypes = {topic: info.msgtype for topic, info in topics.items()}
         robot.check_fields(roles, msgtypes, bag_of(index).typestore(), str(index.path))
 
-    return _try_convert_checks(check, index, check_bag, lambda: make_plan(index, profile, roles))
+    check = _try_convert_checks(check, index, check_bag, lambda: make_plan(index, profile, roles))
+    if check.frames is not None:
+        check.notes = robot.timeline_notes(roles, index.topic_times, make_plan(index, profile, roles)[1])
+    return check
 
 
 def _try_convert_checks(

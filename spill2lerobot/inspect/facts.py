@@ -77,6 +77,7 @@ class ProfileCheck:
     features: list[FeatureCheck]
     frames: int | None  # frames the profile's timeline gives this bag, None if it cannot convert
     reason: str | None  # why there are no frames
+    notes: list[str] = field(default_factory=list)  # what the rules do to the timeline (Robot.timeline_notes)
 
     @property
     def ok(self) -> bool:

@@ -170,6 +170,7 @@ def report_lines(report: BagFacts) -> list[str]:
             f"  frames: {p.frames} at {p.train_hz} Hz (every {stride} of {p.main_timeline}'s frames,"
             f" {p.sample_drop} dropped at each end)"
         )
+        lines += [f"  {note}" for note in p.notes]
     else:
         lines.append(f"  frames: none ({p.reason})")
     overrides = report.suggestion.overrides

@@ -10,6 +10,7 @@ import pyarrow as pa
 from numpy.typing import NDArray
 
 from spill2lerobot.merge.plan import Episode, load_chunk_stats
+from spill2lerobot.profiles import Robot
 from spill2lerobot.spill.format import DepthCounts, Moments
 from spill2lerobot.spill.layout import SpillLayout
 from spill2lerobot.spill.verify import read_shard_columns
@@ -27,15 +28,20 @@ VECTOR_COLUMNS = ("observation.state", "action")
 
 
 def episode_columns(
-    layout: SpillLayout, episode: Episode, fps: int, task_index: int = 0
+    layout: SpillLayout, episode: Episode, fps: int, robot: Robot | None = None, task_index: int = 0
 ) -> Iterator[dict[str, NDArray[Any]]]:
-    """The episode's dataset columns, chunk by chunk, as lerobot stores them."""
+    """The episode's dataset columns, chunk by chunk, as lerobot stores them; values made
+    relative to the bag's first frame when the robot's options say so (``Robot.rebase``)."""
+    first = _first_frame(layout, episode.bag.id) if robot is not None and robot.rebases() else None
     frame = 0
     for ref in episode.chunks:
         table = read_shard_columns(layout.shard(ref.bag_id, ref.chunk), list(VECTOR_COLUMNS))
         n = table.num_rows
         frame_index = np.arange(frame, frame + n, dtype=np.int64)
         columns = {key: _matrix(table.column(key)) for key in VECTOR_COLUMNS}
+        if robot is not None and first is not None:
+            state, action = robot.rebase(columns["observation.state"], columns["action"], *first)
+            columns["observation.state"], columns["action"] = state, action
         columns["timestamp"] = (frame_index / fps).astype(np.float32)
         columns["frame_index"] = frame_index
         columns["episode_index"] = np.full(n, episode.index, dtype=np.int64)
@@ -45,6 +51,13 @@ def episode_columns(
         frame += n
 
 
+def _first_frame(layout: SpillLayout, bag_id: str) -> tuple[NDArray[Any], NDArray[Any]]:
+    """The bag's first frame's stored state and action (its chunk 0), whatever the episode mode."""
+    table = read_shard_columns(layout.shard(bag_id, 0), list(VECTOR_COLUMNS)).slice(0, 1)
+    state, action = (_matrix(table.column(key))[0] for key in VECTOR_COLUMNS)
+    return state, action
+
+
 def _matrix(column: pa.ChunkedArray) -> NDArray[Any]:
     chunked = column.combine_chunks()
     width = chunked.type.list_size
@@ -52,13 +65,13 @@ def _matrix(column: pa.ChunkedArray) -> NDArray[Any]:
     return matrix
 
 
-def lowdim_stats(layout: SpillLayout, episode: Episode, fps: int) -> dict[str, Stats]:
+def lowdim_stats(layout: SpillLayout, episode: Episode, fps: int, robot: Robot | None = None) -> dict[str, Stats]:
     """Two passes over the episode's shards: ranges first, then histograms (lerobot's bins)."""
     accumulators: dict[str, TwoPassStats] = {}
-    for columns in episode_columns(layout, episode, fps):
+    for columns in episode_columns(layout, episode, fps, robot):
         for key, values in columns.items():
             accumulators.setdefault(key, TwoPassStats()).see_range(values)
-    for columns in episode_columns(layout, episode, fps):
+    for columns in episode_columns(layout, episode, fps, robot):
         for key, values in columns.items():
             accumulators[key].add(values)
     return {key: acc.result() for key, acc in accumulators.items()}

@@ -107,7 +107,10 @@ def _write_videos(
         progress(f"merge: videos of {cam.name} written")
 
 
-def _write_data(layout: SpillLayout, episodes: list[Episode], features: dict[str, Any], fps: int, root: Path) -> None:
+def _write_data(
+    layout: SpillLayout, episodes: list[Episode], features: dict[str, Any], profile: Profile, root: Path
+) -> None:
+    fps, robot = profile.dataset.train_hz, robot_for(profile)
     schema = lerobot_format.data_schema(features)
     sizes = [sum(layout.shard(r.bag_id, r.chunk).stat().st_size for r in ep.chunks) for ep in episodes]
     assign_files(episodes, "data", sizes, lerobot_format.DATA_FILE_SIZE_MB * MB)
@@ -120,7 +123,7 @@ def _write_data(layout: SpillLayout, episodes: list[Episode], features: dict[str
         tmp = tmp_path(path)
         writer = pq.ParquetWriter(tmp, schema)
         for ep in members:
-            for columns in episode_columns(layout, ep, fps):
+            for columns in episode_columns(layout, ep, fps, robot):
                 writer.write_table(_data_table(columns, schema))
         writer.close()
         commit(tmp, path)
@@ -144,7 +147,7 @@ def _episode_stats(
     fps = profile.dataset.train_hz
     all_stats = []
     for ep in episodes:
-        stats = lowdim_stats(layout, ep, fps)
+        stats = lowdim_stats(layout, ep, fps, robot_for(profile))
         for cam in cameras:
             if cam.is_depth and profile.dataset.depth_mode == "native":
                 stats[cam.key] = depth_stats(layout, ep, cam.name)
@@ -307,7 +310,7 @@ def _merge_into(
     features = _features(profile, depth_cameras)
     fps = profile.dataset.train_hz
     _write_videos(layout, episodes, profile, cameras, work, progress)
-    _write_data(layout, episodes, features, fps, work)
+    _write_data(layout, episodes, features, profile, work)
     stats = _episode_stats(layout, episodes, profile, cameras)
     _write_episodes_table(episodes, stats, profile, cameras, work)
     lerobot_format.write_tasks(work / lerobot_format.TASKS_PATH, [profile.dataset.task_description])

@@ -7,7 +7,7 @@ generic profiles both implement it, so both share the same reader, aligner, spil
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -15,6 +15,9 @@ import numpy as np
 import numpy.typing as npt
 
 Vector = npt.NDArray[np.float32]  # one frame's observation.state or action
+Matrix = npt.NDArray[np.float32]  # frames x values
+# Topic -> record times of the two consecutive messages strictly around a frame's time.
+Between = Mapping[str, tuple[int, int]]
 # Which topics fill a feature: (feature key, [(role shown to the user, topic), ...]).
 FeatureSource = tuple[str, list[tuple[str, str]]]
 
@@ -93,4 +96,22 @@ class Robot(Protocol):
         topic is among ``topics``, e.g. a bag plan's topics."""
         ...
 
-    def state_and_action(self, roles: Roles, msgs: Mapping[str, Any]) -> tuple[Vector, Vector]: ...
+    def span_topics(self, roles: Roles) -> tuple[str, ...]:
+        """Topics whose messages around each frame time the rules need (``Between``)."""
+        ...
+
+    def state_and_action(self, roles: Roles, msgs: Mapping[str, Any], between: Between) -> tuple[Vector, Vector]:
+        """One frame's values from its picked messages; ``between`` for the ``span_topics``."""
+        ...
+
+    def timeline_notes(self, roles: Roles, topic_times: Callable[[str], Any], targets_ns: Any) -> list[str]:
+        """What the rules will do to this bag's timeline, for ``inspect`` (e.g. gap markers)."""
+        ...
+
+    def rebases(self) -> bool:
+        """Whether values are made relative to the bag's first frame (``rebase``)."""
+        ...
+
+    def rebase(self, state: Matrix, action: Matrix, first_state: Vector, first_action: Vector) -> tuple[Matrix, Matrix]:
+        """Frames of one bag made relative to its first frame (its raw values given), at merge."""
+        ...

@@ -18,7 +18,7 @@ the earliest last message of any topic the profile uses. The checks are ``generi
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +27,7 @@ import numpy.typing as npt
 
 from spill2lerobot.bag.wire import COMPRESSED_IMAGE
 from spill2lerobot.errors import UserError
-from spill2lerobot.profiles.base import Camera, FeatureSource, Roles, Vector
+from spill2lerobot.profiles.base import Between, Camera, FeatureSource, Matrix, Roles, Vector
 from spill2lerobot.profiles.checks import quote, shorten
 from spill2lerobot.profiles.generic_check import part_names, part_size, path_steps
 from spill2lerobot.profiles.kuavo import accepts_msgtype as kuavo_accepts_msgtype
@@ -138,8 +138,20 @@ class GenericRobot:
     def depth_cameras(self, topics: Collection[str]) -> tuple[Camera, ...]:
         return ()
 
-    def state_and_action(self, roles: Roles, msgs: Mapping[str, Any]) -> tuple[Vector, Vector]:
+    def span_topics(self, roles: Roles) -> tuple[str, ...]:
+        return ()
+
+    def state_and_action(self, roles: Roles, msgs: Mapping[str, Any], between: Between) -> tuple[Vector, Vector]:
         return self._vector("state", msgs), self._vector("action", msgs)
+
+    def timeline_notes(self, roles: Roles, topic_times: Callable[[str], Any], targets_ns: Any) -> list[str]:
+        return []
+
+    def rebases(self) -> bool:
+        return False
+
+    def rebase(self, state: Matrix, action: Matrix, first_state: Vector, first_action: Vector) -> tuple[Matrix, Matrix]:
+        return state, action
 
     def _vector(self, key: str, msgs: Mapping[str, Any]) -> Vector:
         out = []

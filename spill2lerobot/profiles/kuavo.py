@@ -8,17 +8,16 @@ joints in the action, end-effector values appended per hand. The Kuavo-only data
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
-import numpy as np
-import numpy.typing as npt
-
 from spill2lerobot.bag.wire import COMPRESSED_IMAGE, IMAGE_TYPES, RAW_IMAGE
 from spill2lerobot.errors import UserError
-from spill2lerobot.profiles.base import Camera, FeatureSource, Roles, Vector
+from spill2lerobot.profiles import kuavo_values
+from spill2lerobot.profiles.base import Between, Camera, FeatureSource, Matrix, Roles, Vector
 from spill2lerobot.profiles.checks import quote
+from spill2lerobot.profiles.kuavo_values import hands
 from spill2lerobot.profiles.options import Profile
 
 CAMERA_TOPICS = {
@@ -56,9 +55,6 @@ KNOWN_TOPICS = (
     CMD_POSE_WORLD,
     *(topic for pair in EEF_TOPICS.values() for topic in pair),
 )
-ARM_SLICES = {"left": slice(12, 19), "right": slice(19, 26)}  # into the 28-joint vectors
-TRAJ_SLICES = {"left": slice(0, 7), "right": slice(7, 14)}  # into the 14 arm-trajectory values
-HAND_INDEX = {"left": 0, "right": 1}
 # Message type each topic must carry (rosbags naming); a mismatch means the profile is wrong.
 EXPECTED_TYPES = {
     **dict.fromkeys(CAMERA_TOPICS.values(), COMPRESSED_IMAGE),
@@ -67,6 +63,7 @@ EXPECTED_TYPES = {
     JOINT_CMD: "kuavo_msgs/msg/jointCmd",
     ARM_TRAJ: "sensor_msgs/msg/JointState",
     ARM_TRAJ_SYNCED: "sensor_msgs/msg/JointState",
+    CMD_POSE_WORLD: "geometry_msgs/msg/TwistStamped",
     "/leju_claw_state": "kuavo_msgs/msg/lejuClawState",
     "/leju_claw_command": "kuavo_msgs/msg/lejuClawCommand",
     "/dexhand/state": "sensor_msgs/msg/JointState",
@@ -76,8 +73,6 @@ EXPECTED_TYPES = {
 }
 
 CAMERA_TOPIC_SET = frozenset((*CAMERA_TOPICS.values(), *RAW_CAMERA_TOPICS.values()))
-
-F64 = npt.NDArray[np.float64]
 
 
 def type_accepted(topic: str, msgtype: str) -> bool:
@@ -106,22 +101,23 @@ class TopicRoles:
     main_camera: Camera
     sensors: str
     joint_cmd: str
-    arm_traj: str
+    arm_traj: str  # the action's arm joints: the synced trajectory when the bag has it
     eef_state: str
     eef_cmd: str
+    # Whole-body recordings (only_arm false): the trajectory whose gaps give the 999 marker (the
+    # unsynced one; None if the bag has only the synced one) and the walking command.
+    gap_traj: str | None = None
+    cmd_pose: str | None = None
 
     @property
     def lowdim(self) -> tuple[str, ...]:
-        return (self.sensors, self.joint_cmd, self.arm_traj, self.eef_state, self.eef_cmd)
+        extra = (self.gap_traj, self.cmd_pose)
+        base = (self.sensors, self.joint_cmd, self.arm_traj, self.eef_state, self.eef_cmd)
+        return tuple(dict.fromkeys((*base, *(topic for topic in extra if topic))))
 
     @property
     def all(self) -> tuple[str, ...]:
         return (*(c.topic for c in self.cameras), *self.lowdim)
-
-
-def hands(profile: Profile) -> tuple[str, ...]:
-    arm = profile.dataset.which_arm
-    return ("left", "right") if arm == "both" else (arm,)
 
 
 def cameras(profile: Profile) -> tuple[Camera, ...]:
@@ -172,14 +168,18 @@ def resolve_topics(profile: Profile, bag_topics: Collection[str]) -> TopicRoles:
     fallback = _recorded_cameras((Camera(main_name, CAMERA_TOPICS[main_name]),), bag_topics)[0]
     main = next((c for c in cams if c.name == main_name), fallback)
     eef_state, eef_cmd = EEF_TOPICS[profile.dataset.eef_type]
+    arm_traj = ARM_TRAJ_SYNCED if ARM_TRAJ_SYNCED in bag_topics else ARM_TRAJ
+    whole_body = not profile.dataset.only_arm
     return TopicRoles(
         cameras=cams + depth_cameras(profile, bag_topics),
         main_camera=main,
         sensors=SENSORS,
         joint_cmd=JOINT_CMD,
-        arm_traj=ARM_TRAJ_SYNCED if ARM_TRAJ_SYNCED in bag_topics else ARM_TRAJ,
+        arm_traj=arm_traj,
         eef_state=eef_state,
         eef_cmd=eef_cmd,
+        gap_traj=ARM_TRAJ if whole_body and (ARM_TRAJ in bag_topics or arm_traj == ARM_TRAJ) else None,
+        cmd_pose=CMD_POSE_WORLD if whole_body else None,
     )
 
 
@@ -193,57 +193,6 @@ def _recorded_cameras(cams: tuple[Camera, ...], bag_topics: Collection[str]) -> 
     )
 
 
-def feature_names(profile: Profile) -> list[str]:
-    """Names of the state and action vector entries: per hand, 7 arm joints then the effector."""
-    dof = profile.dataset.dex_dof_needed if profile.dataset.eef_type == "qiangnao" else 1
-    names = []
-    for hand in hands(profile):
-        names += [f"{hand}_arm_joint_{i}" for i in range(1, 8)]
-        names += [f"{hand}_{profile.dataset.eef_type}_{i}" for i in range(1, dof + 1)]
-    return names
-
-
-def _eef_values(profile: Profile, msg: Any, command: bool) -> dict[str, F64]:
-    """Per-hand effector values scaled to 0..1 like the original."""
-    eef = profile.dataset.eef_type
-    if eef == "leju_claw":
-        pos = np.asarray(msg.data.position, dtype=np.float64) / 100.0
-        return {hand: pos[HAND_INDEX[hand] : HAND_INDEX[hand] + 1] for hand in ("left", "right")}
-    if eef == "qiangnao":
-        dof = profile.dataset.dex_dof_needed
-        if command:  # kuavo_msgs/robotHandPosition, uint8 0..100
-            left = np.asarray(msg.left_hand_position, dtype=np.float64)
-            right = np.asarray(msg.right_hand_position, dtype=np.float64)
-        else:  # sensor_msgs/JointState, 6 values per hand
-            pos = np.asarray(msg.position, dtype=np.float64)
-            left, right = pos[:6], pos[6:12]
-        return {"left": left[:dof] / 100.0, "right": right[:dof] / 100.0}
-    pos = np.asarray(msg.position, dtype=np.float64) / (255.0 if command else 0.8)  # rq2f85
-    return {hand: pos[HAND_INDEX[hand] : HAND_INDEX[hand] + 1] for hand in ("left", "right")}
-
-
-def state_and_action(profile: Profile, roles: TopicRoles, msgs: Mapping[str, Any]) -> tuple[Vector, Vector]:
-    """One frame's ``observation.state`` and ``action`` (float32) from its deserialized messages."""
-    joint_q = np.asarray(msgs[roles.sensors].joint_data.joint_q, dtype=np.float64)
-    command = np.array(msgs[roles.joint_cmd].joint_q, dtype=np.float64)
-    traj_rad = np.deg2rad(np.asarray(msgs[roles.arm_traj].position, dtype=np.float64))
-    eef_state = _eef_values(profile, msgs[roles.eef_state], command=False)
-    eef_cmd = _eef_values(profile, msgs[roles.eef_cmd], command=True)
-    if profile.dataset.is_binary:
-        eef_state = {h: (v >= 0.5).astype(np.float64) for h, v in eef_state.items()}
-        eef_cmd = {h: (v >= 0.5).astype(np.float64) for h, v in eef_cmd.items()}
-    state_parts: list[F64] = []
-    action_parts: list[F64] = []
-    for hand in hands(profile):
-        command[ARM_SLICES[hand]] = traj_rad[TRAJ_SLICES[hand]]
-        state_parts += [joint_q[ARM_SLICES[hand]], eef_state[hand]]
-        action_parts += [command[ARM_SLICES[hand]], eef_cmd[hand]]
-    return (
-        np.concatenate(state_parts).astype(np.float32),
-        np.concatenate(action_parts).astype(np.float32),
-    )
-
-
 def check_options(profile: Profile) -> None:
     """The Kuavo rules' own option checks (after the options every profile has)."""
     ds = profile.dataset
@@ -252,16 +201,6 @@ def check_options(profile: Profile) -> None:
             f"profile key 'dataset.main_timeline' must be one of {' | '.join(map(repr, CAMERA_TOPICS))}, "
             f"got {quote(ds.main_timeline)}"
         )
-    not_yet = {
-        "dataset.only_arm": not ds.only_arm,
-        "dataset.delta_action": ds.delta_action,
-        "dataset.relative_start": ds.relative_start,
-    }
-    for key, unsupported in not_yet.items():
-        if unsupported:
-            raise UserError(
-                f"profile key '{key}': this value is not supported yet; use the default (see README, 'Profile options')"
-            )
 
 
 class KuavoRobot:
@@ -274,10 +213,10 @@ class KuavoRobot:
         return cameras(self._profile)
 
     def state_names(self) -> list[str]:
-        return feature_names(self._profile)
+        return kuavo_values.state_names(self._profile)
 
     def action_names(self) -> list[str]:
-        return feature_names(self._profile)
+        return kuavo_values.action_names(self._profile)
 
     def resolve_topics(self, bag_topics: Mapping[str, object]) -> TopicRoles:
         return resolve_topics(self._profile, bag_topics)
@@ -310,16 +249,34 @@ class KuavoRobot:
         sources: list[FeatureSource] = [(cam.key, [("images", cam.topic)]) for cam in kuavo.cameras]
         state = [(f"joint states (arm joints of {arms})", kuavo.sensors), (f"{eef} state", kuavo.eef_state)]
         sources.append(("observation.state", state))
-        sources.append(
-            (
-                "action",
-                [("joint commands", kuavo.joint_cmd), (traj_role, kuavo.arm_traj), (f"{eef} command", kuavo.eef_cmd)],
-            )
-        )
+        action = [("joint commands", kuavo.joint_cmd), (traj_role, kuavo.arm_traj), (f"{eef} command", kuavo.eef_cmd)]
+        if kuavo.cmd_pose:
+            action.append(("walking command (cmd_pos_x, cmd_pos_y, cmd_pos_yaw)", kuavo.cmd_pose))
+        if kuavo.gap_traj:
+            action.append(("gaps: 999 marker and ctrl_change_cmd", kuavo.gap_traj))
+        sources.append(("action", action))
         return sources
 
     def depth_cameras(self, topics: Collection[str]) -> tuple[Camera, ...]:
         return planned_depth_cameras(self._profile, topics)
 
-    def state_and_action(self, roles: Roles, msgs: Mapping[str, Any]) -> tuple[Vector, Vector]:
-        return state_and_action(self._profile, cast(TopicRoles, roles), msgs)  # from resolve_topics above
+    def span_topics(self, roles: Roles) -> tuple[str, ...]:
+        gap_traj = cast(TopicRoles, roles).gap_traj
+        return (gap_traj,) if gap_traj else ()
+
+    def state_and_action(self, roles: Roles, msgs: Mapping[str, Any], between: Between) -> tuple[Vector, Vector]:
+        kuavo = cast(TopicRoles, roles)  # from resolve_topics above
+        return kuavo_values.state_and_action(self._profile, kuavo, msgs, between)
+
+    def timeline_notes(self, roles: Roles, topic_times: Callable[[str], Any], targets_ns: Any) -> list[str]:
+        gap_traj = cast(TopicRoles, roles).gap_traj
+        if gap_traj is None:
+            return []
+        gaps, frames = kuavo_values.gap_summary(topic_times(gap_traj), targets_ns, self._profile.dataset.train_hz)
+        return [f"{gaps} gaps in {gap_traj}, {frames} frames will carry the 999 marker (ctrl_change_cmd 1)"]
+
+    def rebases(self) -> bool:
+        return self._profile.dataset.relative_start or self._profile.dataset.delta_action
+
+    def rebase(self, state: Matrix, action: Matrix, first_state: Vector, first_action: Vector) -> tuple[Matrix, Matrix]:
+        return kuavo_values.rebase(self._profile, state, action, first_state, first_action)

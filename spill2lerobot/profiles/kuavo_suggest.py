@@ -11,7 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
-from spill2lerobot.profiles.kuavo import CAMERA_TOPICS, EEF_TOPICS, RAW_CAMERA_TOPICS, cameras, hands
+from spill2lerobot.profiles.kuavo import CAMERA_TOPICS, EEF_TOPICS, RAW_CAMERA_TOPICS, cameras
+from spill2lerobot.profiles.kuavo_values import hands
 from spill2lerobot.profiles.options import Profile
 
 _Arm = Literal["left", "right", "both"]

@@ -109,7 +109,8 @@ def _spill_open_bag(bag: Bag, target: BagTarget, started: float, parallel_bags: 
     first_chunk = len(done)
     target.position.chunk, target.position.chunks = first_chunk + 1, plan.chunks
     start_ns = done[-1].resume_ns if done else 0
-    aligner = StreamingAligner(targets, list(roles.all), first_target=first_chunk * plan.chunk_size)
+    spans = extractor.span_topics(roles)
+    aligner = StreamingAligner(targets, list(roles.all), first_target=first_chunk * plan.chunk_size, span_topics=spans)
     spiller = ChunkSpiller(target, plan, roles, bag, first_chunk, parallel_bags)
     spiller.stamps = _stamp_counter(bag, roles, plan, targets, first_chunk, profile)
     try:

@@ -113,7 +113,7 @@ class ChunkSpiller:
             for topic in self._roles.lowdim
         }
         try:
-            state, action = self._extractor.state_and_action(self._roles, msgs)
+            state, action = self._extractor.state_and_action(self._roles, msgs, frame.between)
         except (IndexError, ValueError, AttributeError, TypeError) as exc:
             raise UserError(
                 f"{self._where}: frame at {frame.target_ns} ns: messages do not fit the profile ({exc}); "

@@ -90,9 +90,7 @@ def check_pixels(width: int, height: int, limit: int) -> None:
     if width <= 0 or height <= 0:
         raise ValueError(f"image header gives a size of {width}x{height}")
     if width * height > limit:
-        raise ValueError(
-            f"{width}x{height} image is larger than the limit of {limit} pixels (faults.max_image_pixels)"
-        )
+        raise ValueError(f"{width}x{height} image is larger than the limit of {limit} pixels (faults.max_image_pixels)")
 
 
 def decoder_pixel_limit(limit: int) -> int:

@@ -15,6 +15,7 @@ import av
 import numpy as np
 
 from spill2lerobot import lerobot_format
+from spill2lerobot.align import enclosing
 from spill2lerobot.validate.data import DataScan
 from spill2lerobot.validate.episodes import Episode
 from spill2lerobot.validate.frames import FrameReader
@@ -24,7 +25,7 @@ from spill2lerobot.validate.sources import Source, picked_messages, sample_frame
 
 if TYPE_CHECKING:
     from spill2lerobot.bag.base import Bag
-    from spill2lerobot.profiles import Camera, Profile, Robot, Roles
+    from spill2lerobot.profiles import Camera, Profile, Robot, Roles, Vector
     from spill2lerobot.spill.images import ImageDecoder
     from spill2lerobot.spill.video import EncoderSettings
 
@@ -64,6 +65,7 @@ class _Frame:
     k: int
     label: str
     raw: dict[str, bytes]
+    target: int
 
 
 @dataclass
@@ -87,6 +89,7 @@ class _Comparison:
             roles = self.robot.resolve_topics(bag.topics())
             times = {topic: bag.topic_times(topic) for topic in roles.all}
             msgtypes = {topic: topic_info.msgtype for topic, topic_info in bag.topics().items()}
+            first = self._first_frame(bag, roles, msgtypes, times, src) if self.robot.rebases() else None
             for ep, k in ((member, k) for member in members for k in sample_frames(member.length)):
                 report.compared += 1
                 in_bag = ep.start + k - src.first
@@ -101,19 +104,52 @@ class _Comparison:
                     lost = ", ".join(t for t in roles.all if t not in raw)
                     report.fail(src.path, f"{label}: cannot read the messages of {lost} its index lists")
                     continue
-                frame = _Frame(src, ep, k, label, raw)
-                self._compare_lowdim(bag, roles, msgtypes, frame)
+                frame = _Frame(src, ep, k, label, raw, target)
+                self._compare_lowdim(bag, roles, msgtypes, times, frame, first)
                 for cam in roles.cameras:
                     if cam.is_depth:
                         self._compare_depth(cam, frame, frames)
                     else:
                         self._compare_image(bag, msgtypes[cam.topic], cam, frame, frames)
 
-    def _compare_lowdim(self, bag: Bag, roles: Roles, msgtypes: dict[str, str], frame: _Frame) -> None:
-        """State and action: exactly what stage 1 computes from these messages."""
+    def _values(
+        self,
+        bag: Bag,
+        roles: Roles,
+        msgtypes: dict[str, str],
+        times: dict[str, Array],
+        raw: dict[str, bytes],
+        target: int,
+    ) -> tuple[Vector, Vector]:
+        """A frame's state and action from its picked messages, as stage 1 computes them."""
+        msgs = {topic: bag.deserialize_raw(raw[topic], msgtypes[topic]) for topic in roles.lowdim}
+        spans = {topic: enclosing(times[topic], target) for topic in self.robot.span_topics(roles)}
+        between = {topic: span for topic, span in spans.items() if span is not None}
+        return self.robot.state_and_action(roles, msgs, between)
+
+    def _first_frame(
+        self, bag: Bag, roles: Roles, msgtypes: dict[str, str], times: dict[str, Array], src: Source
+    ) -> tuple[Vector, Vector] | None:
+        """The bag's first frame's values, the reference of options like relative_start."""
+        target = int(src.targets[0])
+        raw = picked_messages(bag, roles.all, times, target)
+        return self._values(bag, roles, msgtypes, times, raw, target) if len(raw) == len(roles.all) else None
+
+    def _compare_lowdim(
+        self,
+        bag: Bag,
+        roles: Roles,
+        msgtypes: dict[str, str],
+        times: dict[str, Array],
+        frame: _Frame,
+        first: tuple[Vector, Vector] | None,
+    ) -> None:
+        """State and action: exactly what stage 1 and merge compute from these messages."""
         robot = self.robot
-        msgs = {topic: bag.deserialize_raw(frame.raw[topic], msgtypes[topic]) for topic in roles.lowdim}
-        state, action = robot.state_and_action(roles, msgs)
+        state, action = self._values(bag, roles, msgtypes, times, frame.raw, frame.target)
+        if first is not None:
+            states, actions = robot.rebase(state[None], action[None], *first)
+            state, action = states[0], actions[0]
         row = self.rows.get(frame.ep.start + frame.k, {})
         all_names = {"observation.state": robot.state_names(), "action": robot.action_names()}
         for key, value in (("observation.state", state), ("action", action)):

@@ -443,12 +443,12 @@ def test_parts_pick_joints_by_name_convert_and_threshold(tmp_path):
         "/gripper_controller/command": types["std_msgs/msg/Float64"](data=40.0),
     }
     roles = extractor.resolve_topics({})
-    state, action = extractor.state_and_action(roles, msgs)
+    state, action = extractor.state_and_action(roles, msgs, {})
     np.testing.assert_array_equal(state, np.float32([0.07, 0.2, 1.0]))
     np.testing.assert_allclose(action, np.float32([np.pi / 2] * 6 + [0.04]), rtol=1e-7)
     joints.name[0] = "elbow"  # a joint the profile names is gone: one clear error
     with pytest.raises(ValueError, match="no joint 'joint_2'"):
-        extractor.state_and_action(roles, msgs)
+        extractor.state_and_action(roles, msgs, {})
 
 
 @pytest.mark.slow
