@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from spill2lerobot.align import StreamingAligner, resume_point, target_times
+from spill2lerobot.align import StreamingAligner, enclosing, resume_point, target_times
 
 
 def brute_force(targets: np.ndarray, times: dict[str, np.ndarray]) -> dict[str, list[int]]:
@@ -77,3 +77,36 @@ def test_target_times_follow_the_original_rules():
     assert target_times(main, 10, 3, 500).tolist() == [t * 10 for t in range(10, 50, 3)]
     assert target_times(main, 0, 1, 10_000).tolist() == main.tolist()
     assert len(target_times(main, 60, 3, 10_000)) == 0
+
+
+def brute_enclosing(times: np.ndarray, target: int) -> tuple[int, int] | None:
+    """The two consecutive messages with before < target < after, by looking at every pair."""
+    for before, after in zip(times[:-1].tolist(), times[1:].tolist(), strict=True):
+        if before < target < after:
+            return before, after
+    return None
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_between_holds_the_enclosing_messages_also_after_a_resume(seed):
+    targets, times = random_streams(seed)
+    targets = np.unique(np.concatenate([targets, times["gap"][:5], [2995, 3000, 9_999]]))  # on messages too
+    spans = ("gap", "ties", "slow")
+    full = StreamingAligner(targets, list(times), span_topics=spans)
+    frames = []
+    for topic, t, i in stream(times):
+        frames += full.push(topic, t, i)
+    frames += full.finish()
+    for frame in frames:
+        for topic in spans:
+            want = brute_enclosing(times[topic], frame.target_ns)
+            assert frame.between.get(topic) == want, (topic, frame.target_ns)
+            assert enclosing(times[topic], frame.target_ns) == want
+        assert "fast" not in frame.between  # only the watched topics
+    for cut in (1, 40, len(targets) - 1):
+        resumed = StreamingAligner(targets, list(times), first_target=cut, span_topics=spans)
+        again = []
+        for topic, t, i in stream(times, resume_point(frames[cut - 1])):
+            again += resumed.push(topic, t, i)
+        again += resumed.finish()
+        assert [f.between for f in again] == [f.between for f in frames[cut:]]

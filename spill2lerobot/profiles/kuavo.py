@@ -273,7 +273,8 @@ class KuavoRobot:
         if gap_traj is None:
             return []
         gaps, frames = kuavo_values.gap_summary(topic_times(gap_traj), targets_ns, self._profile.dataset.train_hz)
-        return [f"{gaps} gaps in {gap_traj}, {frames} frames will carry the 999 marker (ctrl_change_cmd 1)"]
+        plural = "" if gaps == 1 else "s"
+        return [f"{gaps} gap{plural} in {gap_traj}, {frames} frames will carry the 999 marker (ctrl_change_cmd 1)"]
 
     def rebases(self) -> bool:
         return self._profile.dataset.relative_start or self._profile.dataset.delta_action

@@ -93,9 +93,7 @@ def _(c: CaseDir, a: Assets) -> None:
 def _(c: CaseDir, a: Assets) -> None:
     bags(c, a, "mine/bags")
     c.protect("mine")
-    c.cli(
-        "convert", "mine/bags/a.bag", "out", "--spill", "mine", "--restart", *FAST_ARGS, allowed=REFUSED, out="out"
-    )
+    c.cli("convert", "mine/bags/a.bag", "out", "--spill", "mine", "--restart", *FAST_ARGS, allowed=REFUSED, out="out")
 
 
 # --- OUT.spill / OUT.spill.done that are not ours ----------------------------------------------
@@ -238,9 +236,7 @@ for _name, _target, _chunks, _command in (
     ("chunk-00001.parquet", "copy", None, "merge"),  # a finished chunk read through a link
     ("chunk-00001.parquet", "copy", None, "convert-restart"),
 ):
-    CASES.append(
-        Case("loss", f"link-{_name}-to-sentinel-{_command}", _linked_file(_name, _target, _chunks, _command))
-    )
+    CASES.append(Case("loss", f"link-{_name}-to-sentinel-{_command}", _linked_file(_name, _target, _chunks, _command)))
 
 
 def _linked_root(command: str) -> Callable[[CaseDir, Assets], None]:

@@ -413,7 +413,6 @@ def test_a_file_that_is_not_a_ros2_bag_is_one_line(tmp_path):
 def test_parts_pick_joints_by_name_convert_and_threshold(tmp_path):
     from rosbags.typesys import Stores, get_typestore
 
-
     profile = _arm(
         features__state=[
             {"topic": "/joint_states", "field": "position", "joints": ["gripper", "joint_2"]},
