@@ -115,4 +115,5 @@ def _suggest_generic(index: Index, facts: Mapping[str, TopicFacts], base: Profil
 def _differences(base: Profile, profile: Profile) -> list[str]:
     """``--set`` arguments that turn ``base`` into ``profile``."""
     old = _flatten(base.to_dict())
-    return [f"{key}={value}" for key, value in _flatten(profile.to_dict()).items() if old.get(key) != value]
+    changed = {key: value for key, value in _flatten(profile.to_dict()).items() if old.get(key) != value}
+    return [f"{key}={str(value).lower() if isinstance(value, bool) else value}" for key, value in changed.items()]

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
-from spill2lerobot.profiles.kuavo import CAMERA_TOPICS, EEF_TOPICS, RAW_CAMERA_TOPICS, cameras
+from spill2lerobot.profiles.kuavo import CAMERA_TOPICS, CMD_POSE_WORLD, EEF_TOPICS, RAW_CAMERA_TOPICS, cameras
 from spill2lerobot.profiles.kuavo_values import hands
 from spill2lerobot.profiles.options import Profile
 
@@ -44,7 +44,20 @@ def fit_kuavo_profile(base: Profile, present: Callable[[str], bool]) -> KuavoFit
     _fit_arm(fit, base)
     _fit_effector(fit, present)
     _fit_timeline(fit)
+    _fit_whole_body(fit, present)
     return fit
+
+
+def _fit_whole_body(fit: KuavoFit, present: Callable[[str], bool]) -> None:
+    """A bag with the walking command is a whole-body recording (Kuavo task 4), as the original
+    converts it with ``only_arm: false``; one without it cannot be converted that way."""
+    ds = fit.profile.dataset
+    if present(CMD_POSE_WORLD) and ds.only_arm:
+        ds.only_arm = False
+        fit.values.append(("dataset.only_arm", False, f"{CMD_POSE_WORLD} present: a whole-body recording"))
+    elif not present(CMD_POSE_WORLD) and not ds.only_arm:
+        ds.only_arm = True
+        fit.values.append(("dataset.only_arm", True, f"no {CMD_POSE_WORLD}: arm joints only"))
 
 
 def _fit_arm(fit: KuavoFit, base: Profile) -> None:

@@ -187,6 +187,8 @@ def test_inspect_reports_the_gaps(task4_bags):
     line = f"{gaps_in(ref)} gaps in /kuavo_arm_traj, {frames} frames will carry the 999 marker"
     assert line in result.stdout
     assert "/cmd_pose_world_synced" in result.stdout
+    # with the default profile, the walking command makes inspect suggest the whole-body option
+    assert "--set dataset.only_arm=false" in run_cli("inspect", str(bag)).stdout
 
 
 def test_lerobot_loads_a_whole_body_dataset(task4_bags, tmp_path):
