@@ -1347,9 +1347,8 @@ GapSpec = tuple[float, float] | tuple[tuple[float, float], ...]
 
 def gap_intervals(spec: GapSpec) -> tuple[tuple[float, float], ...]:
     """A ``Faults.gaps`` value as a tuple of (t0, t1) pairs (one pair or several)."""
-    if len(spec) == 2 and all(isinstance(v, int | float) for v in spec):
-        return ((float(spec[0]), float(spec[1])),)  # type: ignore[arg-type]
-    return tuple((float(t0), float(t1)) for t0, t1 in spec)  # type: ignore[misc]
+    pairs = np.asarray(spec, dtype=np.float64).reshape(-1, 2)  # one pair: shape (2,)
+    return tuple((float(t0), float(t1)) for t0, t1 in pairs)
 
 
 @dataclass(frozen=True)

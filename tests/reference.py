@@ -12,6 +12,7 @@ action), ``relative_start`` and ``delta_action``. It does not import the code un
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any
@@ -159,12 +160,12 @@ def _cutoff_topics(present: set[str]) -> list[str]:
 
 
 def load_reference(
-    path,
+    path: str | os.PathLike[str],
     *,
-    sample_drop=10,
-    main_fps=30,
-    train_hz=10,
-    which_arm="both",
+    sample_drop: int = 10,
+    main_fps: int = 30,
+    train_hz: int = 10,
+    which_arm: str = "both",
     only_arm: bool = True,
     eef_type: str = "leju_claw",
     dex_dof_needed: int = 1,
