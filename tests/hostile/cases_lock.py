@@ -1,7 +1,7 @@
 """One writer per spill: a second writer is refused naming the process that holds the lock; a
 lock left by a dead process (SIGKILL) is taken over.
 
-The first writer works on six 3-second bags (a few seconds of stage 1), so that the second
+The first writer works on sixteen 3-second bags (several seconds of stage 1), so that the second
 one starts and finishes while the first is still running; each case checks that it did.
 """
 
@@ -20,7 +20,7 @@ from harness import FAST_ARGS, Case, CaseDir, Watched, registrar, wait_for
 
 CASES: list[Case] = []
 case = registrar(CASES, "lock")
-BAGS = 6
+BAGS = 16  # enough for the second writer to start and finish while the first runs, on a busy machine
 
 
 def many_bags(c: CaseDir, a: Assets, folder: str = "bags") -> str:
