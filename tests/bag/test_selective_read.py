@@ -8,8 +8,10 @@ from collections import Counter
 
 import numpy as np
 import pytest
+from compare import assert_same_dataset
 from gen_kuavo_bag import Faults, write_kuavo_bag, write_unindexed_copy
 from reference import load_reference
+from support import run_cli
 
 import spill2lerobot.bag.ros1.file as ros1_file
 from spill2lerobot.bag.ros1 import BagError, Ros1Bag
@@ -140,3 +142,27 @@ def test_an_index_offset_past_the_chunk_is_one_line(tmp_path, monkeypatch):
             list(bag.messages(roles.all, only=only))
     message = str(err.value)
     assert str(path) in message and "damaged" in message and "\n" not in message
+
+
+@pytest.mark.slow
+def test_lz4_and_uncompressed_copies_convert_to_the_same_dataset(tmp_path):
+    """Read in pieces (uncompressed) or chunk by chunk (lz4): the same frames, the same files."""
+    outs = []
+    for compression in (None, "lz4"):
+        bag = tmp_path / f"{compression or 'none'}.bag"
+        write_kuavo_bag(bag, 8.0, seed=9, width=160, height=120, compression=compression)
+        out = tmp_path / f"out-{compression or 'none'}"
+        result = run_cli(
+            "convert",
+            str(bag),
+            str(out),
+            "--set",
+            "dataset.resize.width=160",
+            "--set",
+            "dataset.resize.height=120",
+            "--set",
+            "rosbag.chunk_size=25",
+        )
+        assert "faults: none" in result.stderr
+        outs.append(out)
+    assert_same_dataset(*outs, same_sources=False)
