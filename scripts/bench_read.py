@@ -25,6 +25,7 @@ import gen_kuavo_bag
 from bench import ROOT, digest, worktree
 from benchutil import Measured, measure, typical
 
+REPORT = "meta/spill2lerobot_report.json"  # our conversion report: says what was read, may differ
 # Runs the command, then prints the shell's own I/O counters (reaped children included).
 _WITH_IO = '"$@"; status=$?; cat /proc/$$/io; exit $status'
 
@@ -39,9 +40,9 @@ def drop_from_page_cache(path: Path) -> None:
 
 def read_chars(stdout: str) -> int:
     for line in stdout.splitlines():
-        if line.startswith("read_chars:"):
+        if line.startswith("rchar:"):  # psutil calls it read_chars
             return int(line.split()[1])
-    raise SystemExit("no read_chars in the output: /proc/PID/io unavailable?")
+    raise SystemExit("no rchar in the output: /proc/PID/io unavailable?")
 
 
 def make_bag(workdir: Path, seconds: int, compression: str | None) -> Path:
@@ -62,7 +63,8 @@ def bench_reading(ref: str, bag: Path, workdir: Path, repeat: int, codec: str) -
             drop_from_page_cache(bag)
             env = {**os.environ, "PYTHONPATH": str(trees[name])}
             convert = [sys.executable, "-m", "spill2lerobot", "convert", str(bag), str(outs[name])]
-            measured = measure(["sh", "-c", _WITH_IO, "sh", *convert, "--set", f"video.codec={codec}"], env=env)
+            command = ["sh", "-c", _WITH_IO, "sh", *convert, "--set", f"video.codec={codec}"]
+            measured = measure(command, env=env, cwd=trees[name])  # `python -m` imports from the cwd first
             runs[name].append(measured)
             reads[name].append(read_chars(measured.stdout))
     size = bag.stat().st_size
@@ -72,8 +74,9 @@ def bench_reading(ref: str, bag: Path, workdir: Path, repeat: int, codec: str) -
     for name in trees:
         read, m = sorted(reads[name])[len(reads[name]) // 2], typ[name]
         print(f"  {name[:12]:<12} {m.wall:8.1f} {m.peak_rss / 1e6:8.0f} {read / 1e6:8.1f} {read / size:9.3f}")
-    same = digest(outs["now"]) == digest(outs[ref])
-    print(f"  now / {ref}: wall {typ['now'].wall / typ[ref].wall:.3f}; outputs byte-identical: {same}")
+    dataset = {name: {k: v for k, v in digest(outs[name]).items() if k != REPORT} for name in trees}
+    same = dataset["now"] == dataset[ref]
+    print(f"  now / {ref}: wall {typ['now'].wall / typ[ref].wall:.3f}; data, videos, metadata byte-identical: {same}")
     print("  wall of each run: " + "; ".join(f"{n}: " + ", ".join(f"{m.wall:.1f}" for m in runs[n]) for n in trees))
     for out in outs.values():
         shutil.rmtree(out, ignore_errors=True)
