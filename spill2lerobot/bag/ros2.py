@@ -32,7 +32,7 @@ from __future__ import annotations
 import heapq
 import sqlite3
 import struct
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -197,6 +197,10 @@ class Ros2Bag:
             return np.zeros(0, np.int64)
         return np.sort(np.concatenate(parts), kind="stable")
 
+    def topics_times(self, topics: Iterable[str]) -> dict[str, Times]:
+        """``topic_times`` of several topics (those with messages)."""
+        return {topic: times for topic in topics if len(times := self.topic_times(topic))}
+
     def _storage_times(self, storage: _Storage, topic: str) -> Times:
         conns = self._connections(storage, [topic])
         if not conns:
@@ -268,18 +272,27 @@ class Ros2Bag:
 
     # -- streaming ---------------------------------------------------------------------------
 
-    def messages(self, topics: Iterable[str], start_ns: int = 0, stop_ns: int | None = None) -> Iterator[Message]:
+    def messages(
+        self,
+        topics: Iterable[str],
+        start_ns: int = 0,
+        stop_ns: int | None = None,
+        only: Mapping[str, Times] | None = None,
+    ) -> Iterator[Message]:
         """Messages of ``topics`` with start_ns <= time <= stop_ns, in record-time order (ties:
-        storage file order, then order within the file)."""
+        storage file order, then order within the file). ``only`` filters after reading: rosbags
+        reads every message of the topics here."""
         if isinstance(topics, str):
             topics = [topics]
         topics = list(topics)
         for topic in topics:
             self._require(topic)
         streams = [self._storage_messages(s, topics, start_ns, stop_ns) for s in self._storages]
-        if len(streams) == 1:
-            return streams[0]
-        return heapq.merge(*streams, key=lambda m: m.time_ns)
+        merged = streams[0] if len(streams) == 1 else heapq.merge(*streams, key=lambda m: m.time_ns)
+        if not only:
+            return merged
+        keep = {topic: frozenset(np.asarray(times).tolist()) for topic, times in only.items()}
+        return (m for m in merged if m.topic not in keep or m.time_ns in keep[m.topic])
 
     def _storage_messages(
         self, storage: _Storage, topics: list[str], start_ns: int, stop_ns: int | None

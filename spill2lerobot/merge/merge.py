@@ -216,7 +216,8 @@ def _conversion_report(layout: SpillLayout, bags: list[BagEntry], episodes: list
         report = bag_report(layout, bag)
         report["episodes"] = [ep.index for ep in episodes if ep.bag.id == bag.id]
         per_bag.append(report)
-    return {"bags": per_bag}
+    # Stage 1 reads only the messages the frames use (README, "What stage 1 reads").
+    return {"stamps_checked": "messages the frames use", "bags": per_bag}
 
 
 def _claim_output(out: Path) -> tuple[Path, FolderLock]:
