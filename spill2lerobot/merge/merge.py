@@ -311,8 +311,9 @@ def write_episode_rows(rows: list[dict[str, Any]], path: Path, schema: pa.Schema
 
 
 def conversion_report(episodes: list[Episode], fingerprints: bool = False) -> list[dict[str, Any]]:
-    """Per bag, in episode order: its report from the spill and its episodes (and, when
-    appending, its fingerprint, by which a later append knows the bag is in the dataset)."""
+    """Per bag, in episode order: its report from the spill, its episodes and its fingerprint, by
+    which a later append knows the bag is in the dataset (``fingerprints``: also for a spill made
+    before stage 1 recorded them, read from the bag)."""
     per_bag: dict[tuple[int, str], dict[str, Any]] = {}
     for ep in episodes:
         key = (id(ep.spill), ep.bag.id)
@@ -321,6 +322,8 @@ def conversion_report(episodes: list[Episode], fingerprints: bool = False) -> li
             per_bag[key]["episodes"] = []
             if fingerprints:
                 per_bag[key]["fingerprint"] = bag_identity(ep.bag)
+            elif ep.bag.fingerprint is not None:  # recorded by stage 1: a later append knows the bag
+                per_bag[key]["fingerprint"] = ep.bag.fingerprint
         per_bag[key]["episodes"].append(ep.index)
     return list(per_bag.values())
 
