@@ -182,9 +182,10 @@ def bench_against(ref: str, bags: list[Path], codecs: list[str], workdir: Path, 
             for round_ in range(repeat):
                 for name in list(trees) if round_ % 2 == 0 else list(trees)[::-1]:
                     shutil.rmtree(outs[name], ignore_errors=True)
+                    # run in the tree: `python -m` imports the package from the current folder first
                     env = {**os.environ, "PYTHONPATH": str(trees[name])}
                     command = [sys.executable, "-m", "spill2lerobot", "convert", str(bag), str(outs[name])]
-                    runs[name].append(measure([*command, "--set", f"video.codec={codec}"], env=env))
+                    runs[name].append(measure([*command, "--set", f"video.codec={codec}"], env=env, cwd=trees[name]))
             print(f"{bag.name}, {codec}:")
             typ = {name: typical(runs[name]) for name in trees}
             for name in trees:

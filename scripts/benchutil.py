@@ -34,10 +34,11 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def measure(args: list[str], env: dict | None = None) -> Measured:
+def measure(args: list[str], env: dict | None = None, cwd: Path | None = None) -> Measured:
+    """Run ``args`` (in ``cwd``: ``python -m`` imports the package found there first)."""
     cpu_before = _children_cpu()
     started = time.monotonic()
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=cwd)
     watched = psutil.Process(proc.pid)
     peak = 0
     while proc.poll() is None:

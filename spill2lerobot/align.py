@@ -130,6 +130,21 @@ class StreamingAligner:
             self._next_out += 1
 
 
+def nearest_indices(times_ns: NDArray[Any], targets_ns: NDArray[Any]) -> NDArray[np.int64]:
+    """For each target, the index of the message of ``times_ns`` (sorted) the original picks:
+    argmin |t - target|, a tie to the earlier message, of equal times the first (vectorised)."""
+    times = np.asarray(times_ns, dtype=np.int64)
+    targets = np.asarray(targets_ns, dtype=np.int64)
+    after = np.clip(np.searchsorted(times, targets, side="left"), 1, len(times) - 1) if len(times) > 1 else None
+    if after is None:
+        return np.zeros(len(targets), dtype=np.int64)
+    before = after - 1
+    take_before = targets - times[before] <= times[after] - targets
+    picked = np.where(take_before, before, after)
+    first: NDArray[np.int64] = np.searchsorted(times, times[picked], side="left").astype(np.int64)
+    return first  # of equal times, the first
+
+
 def enclosing(times_ns: NDArray[Any], target_ns: int) -> tuple[int, int] | None:
     """The record times of the two consecutive messages strictly around ``target_ns`` (sorted
     ``times_ns``), or None: what ``AlignedFrame.between`` holds, from a topic's index times."""

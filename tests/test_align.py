@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from spill2lerobot.align import StreamingAligner, enclosing, resume_point, target_times
+from spill2lerobot.align import StreamingAligner, enclosing, nearest_indices, resume_point, target_times
 
 
 def brute_force(targets: np.ndarray, times: dict[str, np.ndarray]) -> dict[str, list[int]]:
@@ -110,3 +110,13 @@ def test_between_holds_the_enclosing_messages_also_after_a_resume(seed):
             again += resumed.push(topic, t, i)
         again += resumed.finish()
         assert [f.between for f in again] == [f.between for f in frames[cut:]]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_nearest_indices_is_argmin_with_ties_to_the_first(seed):
+    targets, times = random_streams(seed)
+    targets = np.concatenate([targets, [-5, 0, 10_000, 20_000], times["ties"][:6]])  # ends, exact hits
+    for topic, topic_times in times.items():
+        want = [int(np.argmin(np.abs(topic_times - t))) for t in targets]
+        assert nearest_indices(topic_times, targets).tolist() == want, topic
+    assert nearest_indices(np.array([7]), targets).tolist() == [0] * len(targets)

@@ -8,7 +8,7 @@ implement it; ``bag.open_bag`` picks one for a path.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -47,6 +47,15 @@ class TopicInfo(NamedTuple):
     # A field named like tuple.count: mypy objects, but callers (and tests) read .count and compare to tuples.
     count: int  # type: ignore[assignment]
     connection_ids: tuple[int, ...]
+
+
+Chosen = Mapping[str, Times]  # topic -> record times of the messages wanted (``Bag.messages(only=...)``)
+
+
+def keep_chosen(messages: Iterable[Message], only: Chosen) -> Iterator[Message]:
+    """``messages`` without those of an ``only`` topic at a time it does not list."""
+    keep = {topic: frozenset(np.asarray(times).tolist()) for topic, times in only.items()}
+    return (m for m in messages if m.topic not in keep or m.time_ns in keep[m.topic])
 
 
 class Message(NamedTuple):
@@ -116,9 +125,22 @@ class Bag(Protocol):
 
     def topic_times(self, topic: str) -> Times: ...
 
+    def topics_times(self, topics: Iterable[str]) -> dict[str, Times]:
+        """``topic_times`` of several topics with messages, the index read once."""
+        ...
+
     def last_time(self, topic: str) -> int: ...
 
-    def messages(self, topics: Iterable[str], start_ns: int = 0, stop_ns: int | None = None) -> Iterator[Message]: ...
+    def messages(
+        self,
+        topics: Iterable[str],
+        start_ns: int = 0,
+        stop_ns: int | None = None,
+        only: Mapping[str, Times] | None = None,
+    ) -> Iterator[Message]:
+        """Messages of ``topics`` in [start_ns, stop_ns] in record-time order; for the topics in
+        ``only``, just those at the given record times (the others need not be read)."""
+        ...
 
     def typestore(self) -> Typestore: ...
 

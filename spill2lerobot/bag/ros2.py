@@ -42,7 +42,7 @@ from rosbags.rosbag2.reader import DirectoryReader
 from rosbags.rosbag2.storage_mcap import McapReader
 from rosbags.rosbag2.storage_sqlite3 import Sqlite3Reader
 
-from spill2lerobot.bag.base import BagError, ImageCutter, Message, Recovery, Times, TopicInfo
+from spill2lerobot.bag.base import BagError, Chosen, ImageCutter, Message, Recovery, Times, TopicInfo, keep_chosen
 from spill2lerobot.bag.bounded import decompress, most_from, size_problem
 from spill2lerobot.bag.wire import COMPRESSED_IMAGE, cdr_compressed_image_data
 
@@ -197,6 +197,10 @@ class Ros2Bag:
             return np.zeros(0, np.int64)
         return np.sort(np.concatenate(parts), kind="stable")
 
+    def topics_times(self, topics: Iterable[str]) -> dict[str, Times]:
+        """``topic_times`` of several topics (those with messages)."""
+        return {topic: times for topic in topics if len(times := self.topic_times(topic))}
+
     def _storage_times(self, storage: _Storage, topic: str) -> Times:
         conns = self._connections(storage, [topic])
         if not conns:
@@ -268,18 +272,17 @@ class Ros2Bag:
 
     # -- streaming ---------------------------------------------------------------------------
 
-    def messages(self, topics: Iterable[str], start_ns: int = 0, stop_ns: int | None = None) -> Iterator[Message]:
+    def messages(
+        self, topics: Iterable[str], start_ns: int = 0, stop_ns: int | None = None, only: Chosen | None = None
+    ) -> Iterator[Message]:
         """Messages of ``topics`` with start_ns <= time <= stop_ns, in record-time order (ties:
-        storage file order, then order within the file)."""
-        if isinstance(topics, str):
-            topics = [topics]
-        topics = list(topics)
+        storage file order, then order within the file); ``only`` filters what rosbags read."""
+        topics = [topics] if isinstance(topics, str) else list(topics)
         for topic in topics:
             self._require(topic)
         streams = [self._storage_messages(s, topics, start_ns, stop_ns) for s in self._storages]
-        if len(streams) == 1:
-            return streams[0]
-        return heapq.merge(*streams, key=lambda m: m.time_ns)
+        merged = streams[0] if len(streams) == 1 else heapq.merge(*streams, key=lambda m: m.time_ns)
+        return keep_chosen(merged, only) if only else merged
 
     def _storage_messages(
         self, storage: _Storage, topics: list[str], start_ns: int, stop_ns: int | None

@@ -56,7 +56,7 @@ def stage1(
 def merge(spills: tuple[Path, ...], out: Path, episodes: str, append: bool) -> None:
     """Turn SPILLS into a LeRobot v3.0 dataset in OUT (video is remuxed, not re-encoded), episodes
     in the order of the spills; with --append, add them to the existing dataset OUT."""
-    from spill2lerobot.merge.merge import run_merge
+    from spill2lerobot.merge.run import run_merge
 
     result = run_merge(list(spills), out, _mode(episodes), progress=echo, append=append)
     what = "appended" if append else "episodes"

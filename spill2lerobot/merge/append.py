@@ -26,20 +26,11 @@ from spill2lerobot.errors import UserError
 from spill2lerobot.fsutil import ExchangeUnsupported, exchange, fsync_dir, where_disk_filled, write_json_atomic
 from spill2lerobot.lock import FolderLock
 from spill2lerobot.merge.compat import dataset_difference
+from spill2lerobot.merge.episodes_table import episode_rows, write_episode_rows
 from spill2lerobot.merge.existing import REPORT_PATH, Dataset, read_dataset
-from spill2lerobot.merge.merge import (
-    MergePlan,
-    MergeResult,
-    bag_identity,
-    check_chunks,
-    conversion_report,
-    dataset_features,
-    episode_rows,
-    plan_merge,
-    write_episode_files,
-    write_episode_rows,
-)
-from spill2lerobot.merge.plan import EpisodeMode
+from spill2lerobot.merge.merge import MergeResult, check_chunks, dataset_features, plan_merge, write_episode_files
+from spill2lerobot.merge.plan import EpisodeMode, MergePlan
+from spill2lerobot.merge.report import STAMPS_CHECKED, bag_identity, conversion_report
 from spill2lerobot.profiles import Profile
 from spill2lerobot.safety import LOCK_NAME, has_marker, output_name_is_ours, write_marker
 from spill2lerobot.spill.format import BagEntry
@@ -186,7 +177,7 @@ def _build(plan: MergePlan, dataset: Dataset, work: Path, progress: Callable[[st
     write_json_atomic(work / lerobot_format.INFO_PATH, _info(dataset, plan))
     report = dataset.report or {"bags": []}
     bags = [*report.get("bags", []), *conversion_report(plan.episodes, fingerprints=True)]
-    write_json_atomic(work / REPORT_PATH, {**report, "bags": bags})
+    write_json_atomic(work / REPORT_PATH, {**report, "stamps_checked": STAMPS_CHECKED, "bags": bags})
     _sync_tree(work)
 
 

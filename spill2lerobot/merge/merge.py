@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -21,16 +18,19 @@ from spill2lerobot import lerobot_format
 from spill2lerobot.encoding import EncoderSettings
 from spill2lerobot.errors import UserError
 from spill2lerobot.fsutil import commit, fsync_dir, tmp_path, where_disk_filled, write_json_atomic
+from spill2lerobot.lerobot_format import FileIndex
 from spill2lerobot.lock import FolderLock
 from spill2lerobot.merge.compat import dataset_difference
 from spill2lerobot.merge.episode_stats import depth_stats, episode_columns, image_stats, lowdim_stats
-from spill2lerobot.merge.plan import Episode, EpisodeMode, assign_files, plan_episodes
+from spill2lerobot.merge.episodes_table import episode_rows, write_episode_rows
+from spill2lerobot.merge.existing import REPORT_PATH  # what each bag gave (lerobot ignores this file)
+from spill2lerobot.merge.plan import Episode, EpisodeMode, MergePlan, assign_files, plan_episodes
+from spill2lerobot.merge.report import STAMPS_CHECKED, conversion_report
 from spill2lerobot.merge.video import remux_segments
 from spill2lerobot.profiles import Camera, Profile, robot_for
 from spill2lerobot.safety import (
     LOCK_NAME,
     PARTIAL_MARKER,
-    check_locations,
     has_marker,
     output_name_is_ours,
     remove_owned,
@@ -38,16 +38,13 @@ from spill2lerobot.safety import (
 )
 from spill2lerobot.spill import journal
 from spill2lerobot.spill.depth_cameras import spill_depth_cameras
-from spill2lerobot.spill.format import BagEntry, bag_fingerprint
+from spill2lerobot.spill.format import BagEntry
 from spill2lerobot.spill.layout import SpillLayout
-from spill2lerobot.spill.ownership import claim_spill
 from spill2lerobot.spill.report import bag_report
 from spill2lerobot.spill.verify import ChunkShape, check_chunk
 from spill2lerobot.stats import Stats, aggregate, to_jsonable
 
 MB = 1024 * 1024
-REPORT_PATH = "meta/spill2lerobot_report.json"  # what each bag gave (lerobot ignores this file)
-FileIndex = tuple[int, int]  # (chunk_index, file_index) of a LeRobot file
 
 
 @dataclass
@@ -56,26 +53,6 @@ class MergeResult:
     episodes: int
     frames: int
     seconds: float
-
-
-@dataclass
-class MergePlan:
-    """What one merge writes: the episodes of one or more spills, in order, and their tasks."""
-
-    episodes: list[Episode]
-    profile: Profile  # the first spill's (the others agree on everything the dataset shows)
-    depth_cameras: list[Camera]
-    features: dict[str, Any]
-    tasks: list[str]  # task strings in task_index order
-    layouts: list[SpillLayout] = dataclasses.field(default_factory=list)
-
-    @property
-    def cameras(self) -> list[Camera]:
-        return [*robot_for(self.profile).cameras(), *self.depth_cameras]
-
-    @property
-    def frames(self) -> int:
-        return sum(ep.length for ep in self.episodes)
 
 
 def plan_merge(
@@ -251,96 +228,6 @@ def write_episode_files(
     return _episode_stats(plan)
 
 
-def episode_rows(plan: MergePlan, stats: list[dict[str, Stats]], meta_file: FileIndex = (0, 0)) -> list[dict[str, Any]]:
-    """The episodes table's rows, as lerobot writes them; ``meta_file`` is where they go."""
-    fps = plan.profile.dataset.train_hz
-    rows = []
-    for ep, ep_stats in zip(plan.episodes, stats, strict=True):
-        row = {
-            "episode_index": ep.index,
-            "tasks": [plan.tasks[ep.task_index]],
-            "length": ep.length,
-            "data/chunk_index": ep.files["data"][0],
-            "data/file_index": ep.files["data"][1],
-            "dataset_from_index": ep.dataset_from,
-            "dataset_to_index": ep.dataset_from + ep.length,
-        }
-        for cam in plan.cameras:
-            offset = ep.file_offset[cam.key]
-            row[f"videos/{cam.key}/chunk_index"] = ep.files[cam.key][0]
-            row[f"videos/{cam.key}/file_index"] = ep.files[cam.key][1]
-            # From integer frame counts: no float drift across many episodes in one file.
-            row[f"videos/{cam.key}/from_timestamp"] = offset / fps
-            row[f"videos/{cam.key}/to_timestamp"] = (offset + ep.length) / fps
-        row.update(lerobot_format.stats_columns(ep_stats))
-        row["meta/episodes/chunk_index"] = meta_file[0]
-        row["meta/episodes/file_index"] = meta_file[1]
-        rows.append(row)
-    return rows
-
-
-def episodes_schema(rows: list[dict[str, Any]]) -> pa.Schema:
-    types = {
-        "episode_index": pa.int64(),
-        "tasks": pa.list_(pa.string()),
-        "length": pa.int64(),
-        "data/chunk_index": pa.int64(),
-        "data/file_index": pa.int64(),
-        "dataset_from_index": pa.int64(),
-        "dataset_to_index": pa.int64(),
-    }
-    fields = []
-    for name in rows[0]:
-        if name in types:
-            dtype = types[name]
-        elif name.startswith("stats/"):
-            dtype = lerobot_format.stats_type(name.rsplit("/", 1)[1], np.asarray(rows[0][name]))
-        elif name.endswith("timestamp"):
-            dtype = pa.float64()
-        else:
-            dtype = pa.int64()
-        fields.append(pa.field(name, dtype))
-    return pa.schema(fields)
-
-
-def write_episode_rows(rows: list[dict[str, Any]], path: Path, schema: pa.Schema | None = None) -> None:
-    """One episodes file; ``schema``: the dataset's own (appending keeps its columns and types)."""
-    table = pa.Table.from_pylist(rows, schema=schema or episodes_schema(rows))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(table, path)
-
-
-def conversion_report(episodes: list[Episode], fingerprints: bool = False) -> list[dict[str, Any]]:
-    """Per bag, in episode order: its report from the spill, its episodes and its fingerprint, by
-    which a later append knows the bag is in the dataset (``fingerprints``: also for a spill made
-    before stage 1 recorded them, read from the bag)."""
-    per_bag: dict[tuple[int, str], dict[str, Any]] = {}
-    for ep in episodes:
-        key = (id(ep.spill), ep.bag.id)
-        if key not in per_bag:
-            per_bag[key] = bag_report(ep.spill, ep.bag)
-            per_bag[key]["episodes"] = []
-            if fingerprints:
-                per_bag[key]["fingerprint"] = bag_identity(ep.bag)
-            elif ep.bag.fingerprint is not None:  # recorded by stage 1: a later append knows the bag
-                per_bag[key]["fingerprint"] = ep.bag.fingerprint
-        per_bag[key]["episodes"].append(ep.index)
-    return list(per_bag.values())
-
-
-def bag_identity(bag: BagEntry) -> str:
-    """The bag's fingerprint from the spill, or (a spill made before fingerprints) from the bag."""
-    if bag.fingerprint is not None:
-        return bag.fingerprint
-    try:
-        return bag_fingerprint(Path(bag.path))
-    except OSError:
-        raise UserError(
-            f"{bag.path}: the spill records no fingerprint of this bag and the bag cannot be read here; "
-            "run stage1 again on this machine"
-        ) from None
-
-
 def _claim_output(out: Path) -> tuple[Path, FolderLock]:
     """OUT.partial, ours and locked: a fresh folder beside OUT, or the one an interrupted merge
     left (its contents are rebuilt: no re-encoding, so that is cheap). OUT must not exist."""
@@ -361,41 +248,6 @@ def _claim_output(out: Path) -> tuple[Path, FolderLock]:
         lock.release()
         raise UserError(f"{left[0]}: not written by spill2lerobot; move it out of {work} and run merge again")
     return work, lock
-
-
-def run_merge(
-    spills: Path | Sequence[Path],
-    out: Path,
-    mode: EpisodeMode = "bag",
-    progress: Callable[[str], None] = print,
-    *,
-    append: bool = False,
-) -> MergeResult:
-    """Merge SPILL(s) into OUT (a new dataset, or with ``append`` new episodes of an existing
-    one), holding every spill's lock."""
-    layouts = [SpillLayout(spill) for spill in ([spills] if isinstance(spills, Path) else spills)]
-    check_spill_list(layouts, out)
-    if out.exists() and not append:
-        raise UserError(f"{out}: already exists; remove it or choose another output folder")
-    with contextlib.ExitStack() as stack:
-        for layout in layouts:
-            stack.enter_context(claim_spill(layout, "merge", create=False))
-        if append:
-            from spill2lerobot.merge.append import append_spills
-
-            return append_spills(layouts, out, mode, progress)
-        return merge_spills(layouts, out, mode, progress)
-
-
-def check_spill_list(layouts: list[SpillLayout], out: Path) -> None:
-    """Each spill apart from OUT, and none given twice."""
-    seen: dict[str, Path] = {}
-    for layout in layouts:
-        check_locations([], spill=layout.root, out=out)
-        real = os.path.realpath(layout.root)
-        if real in seen:
-            raise UserError(f"{layout.root}: given twice (also as {seen[real]}); name each spill once")
-        seen[real] = layout.root
 
 
 def merge_spill(
@@ -460,7 +312,7 @@ def _merge_into(plan: MergePlan, work: Path, out: Path, progress: Callable[[str]
         robot_type=plan.profile.dataset.robot_type,
     )
     write_json_atomic(work / lerobot_format.INFO_PATH, info)
-    write_json_atomic(work / REPORT_PATH, {"bags": conversion_report(plan.episodes)})
+    write_json_atomic(work / REPORT_PATH, {"stamps_checked": STAMPS_CHECKED, "bags": conversion_report(plan.episodes)})
     if out.exists() or out.is_symlink():  # made by someone else while we worked: never replaced
         raise UserError(f"{out}: appeared while merging; {work} holds the dataset, rename it yourself")
     work.rename(out)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from spill2lerobot.errors import UserError
 from spill2lerobot.lerobot_format import next_file
+from spill2lerobot.profiles import Camera, Profile, robot_for
 from spill2lerobot.spill import journal
 from spill2lerobot.spill.format import BagEntry, BagPlan, ChunkStats, SampleSet
 from spill2lerobot.spill.layout import SpillLayout
@@ -99,3 +100,23 @@ def assign_files(
 
 def load_chunk_stats(layout: SpillLayout, ref: ChunkRef) -> ChunkStats:
     return read_chunk_stats(layout, ref.bag_id, ref.chunk, ref.frames)
+
+
+@dataclass
+class MergePlan:
+    """What one merge writes: the episodes of one or more spills, in order, and their tasks."""
+
+    episodes: list[Episode]
+    profile: Profile  # the first spill's (the others agree on everything the dataset shows)
+    depth_cameras: list[Camera]
+    features: dict[str, Any]
+    tasks: list[str]  # task strings in task_index order
+    layouts: list[SpillLayout] = field(default_factory=list)
+
+    @property
+    def cameras(self) -> list[Camera]:
+        return [*robot_for(self.profile).cameras(), *self.depth_cameras]
+
+    @property
+    def frames(self) -> int:
+        return sum(ep.length for ep in self.episodes)

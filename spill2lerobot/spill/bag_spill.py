@@ -4,6 +4,7 @@ loop that feeds the chunk writer."""
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,9 +12,9 @@ from numpy.typing import NDArray
 from rosbags.typesys import TypesysError
 from rosbags.typesys.store import Typestore
 
-from spill2lerobot.align import StreamingAligner
+from spill2lerobot.align import StreamingAligner, nearest_indices
 from spill2lerobot.bag import open_bag
-from spill2lerobot.bag.base import Bag, BagError
+from spill2lerobot.bag.base import Bag, BagError, Times
 from spill2lerobot.errors import UserError
 from spill2lerobot.fsutil import where_disk_filled
 from spill2lerobot.profiles import Profile, Roles, robot_for
@@ -113,8 +114,9 @@ def _spill_open_bag(bag: Bag, target: BagTarget, started: float, parallel_bags: 
     aligner = StreamingAligner(targets, list(roles.all), first_target=first_chunk * plan.chunk_size, span_topics=spans)
     spiller = ChunkSpiller(target, plan, roles, bag, first_chunk, parallel_bags)
     spiller.stamps = _stamp_counter(bag, roles, plan, targets, first_chunk, profile)
+    only = chosen_messages(bag, roles, targets, skip=extractor.span_topics(roles))
     try:
-        _stream(bag, roles, aligner, spiller, plan, start_ns, spiller.stamps)
+        _stream(bag, roles, aligner, spiller, plan, start_ns, spiller.stamps, only)
         spiller.finish()
     except CameraFailed as exc:
         if isinstance(exc.__cause__, OSError) and not isinstance(exc.__cause__, ValueError):
@@ -152,6 +154,16 @@ def _stamp_counter(
     return StampCounter(stamped, ends, first_chunk, profile.faults.max_skew_ms * 1_000_000)
 
 
+def chosen_messages(bag: Bag, roles: Roles, targets: NDArray[Any], skip: tuple[str, ...] = ()) -> dict[str, Times]:
+    """Record times of the messages the bag's frames take, per topic, from the index. The aligner,
+    fed only these, picks exactly what it picks from every message: each is the nearest to some
+    frame, and no other message is nearer to any frame. Always for the whole bag, so a resumed
+    run reads the same messages from its resume point on as an uninterrupted one. ``skip``:
+    topics read whole (the rules need the messages around each frame, ``Robot.span_topics``)."""
+    topics = [topic for topic in roles.all if topic not in skip]
+    return {topic: times[nearest_indices(times, targets)] for topic, times in bag.topics_times(topics).items()}
+
+
 def _stream(
     bag: Bag,
     roles: Roles,
@@ -160,10 +172,12 @@ def _stream(
     plan: BagPlan,
     start_ns: int,
     stamps: StampCounter | None = None,
+    only: Mapping[str, Times] | None = None,
 ) -> None:
-    """The read/align loop: messages in record order, aligned frames out to the chunk writer."""
+    """The read/align loop: messages in record order, aligned frames out to the chunk writer.
+    ``only``: the image messages the frames use (``chosen_images``), the others are not read."""
     last_index = plan.frames - 1
-    for msg in bag.messages(roles.all, start_ns=start_ns):
+    for msg in bag.messages(roles.all, start_ns=start_ns, only=only):
         if stamps is not None:
             stamps.push(msg.topic, msg.time_ns, msg.data)
         for frame in aligner.push(msg.topic, msg.time_ns, msg.data):

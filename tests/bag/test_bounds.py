@@ -348,7 +348,7 @@ def test_chunks_overlapping_in_time_are_held_only_up_to_a_bound(sources, tmp_pat
     src = sources["lz4"]
     with Ros1Bag(src) as bag:
         wanted = {c.id: c for c in bag.connections}
-        sizes = [sum(len(m.data) for m in bag._load_chunk(c, wanted, 0, 1 << 64)) for c in bag.chunks]
+        sizes = [sum(len(m.data) for m in bag._load_chunk(c, wanted, 0, 1 << 64, {})) for c in bag.chunks]
         expected = [(m.topic, m.time_ns) for m in bag.messages(list(bag.topics()))]
     assert len(sizes) >= 5
     monkeypatch.setattr(ros1, "_MAX_HELD", 2 * max(sizes))

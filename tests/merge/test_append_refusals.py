@@ -11,7 +11,7 @@ from support import SMALL_ARGS, run_cli, tiny_bag, tree_bytes
 from spill2lerobot.errors import UserError
 from spill2lerobot.fsutil import ExchangeUnsupported
 from spill2lerobot.merge import append as append_module
-from spill2lerobot.merge.merge import run_merge
+from spill2lerobot.merge.run import run_merge
 
 pytestmark = pytest.mark.slow
 

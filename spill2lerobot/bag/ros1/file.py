@@ -141,13 +141,14 @@ class Ros1File:
             " `rosbag decompress` (none, bz2 and lz4 are supported)"
         )
 
-    def _chunk_buffer(self, chunk: ChunkInfo) -> bytes:
+    def _chunk_buffer(self, chunk: ChunkInfo, span: tuple[int, int, str, int] | None = None) -> bytes:
         """A chunk's records, read and decompressed (checked against the header's size).
 
         The declared size is checked for sanity before anything is read, and decompression stops
         one byte past it: a chunk that lies about its size costs no more than a real one.
+        ``span``: the chunk header's ``_chunk_data_span``, if already read.
         """
-        data_pos, data_len, compression, size = self._chunk_data_span(chunk)
+        data_pos, data_len, compression, size = span or self._chunk_data_span(chunk)
         problem = size_problem(compression, data_len, size)
         if problem is not None:
             raise self._fail(f"chunk at offset {chunk.pos} {problem}; the bag is damaged")

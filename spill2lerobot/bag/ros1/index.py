@@ -10,10 +10,12 @@ blocks with ``parse_index_block``.
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterable
 from operator import itemgetter
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
 from spill2lerobot.bag.base import Times, TopicInfo
 from spill2lerobot.bag.ros1.file import Ros1File
@@ -141,7 +143,19 @@ def parse_index_block(
     ``conn_ids``: only these connections (others are skipped unread); ``layout``: the fast path
     for records of that header layout; ``exact``: the ``nrecords`` records must fill the block.
     """
-    out: list[tuple[int, Times]] = []
+    entries = parse_index_entries(block, nrecords, conn_ids, layout, exact)
+    return [(conn_id, e["sec"].astype(np.int64) * NS + e["nsec"]) for conn_id, e in entries]
+
+
+def parse_index_entries(
+    block: bytes,
+    nrecords: int,
+    conn_ids: frozenset[int] | None = None,
+    layout: IndexLayout | None = None,
+    exact: bool = False,
+) -> list[tuple[int, npt.NDArray[np.void]]]:
+    """(conn, ``INDEX_ENTRY`` array: sec, nsec, offset in the chunk) per IndexData record."""
+    out: list[tuple[int, npt.NDArray[np.void]]] = []
     pos, end = 0, len(block)
     for _ in range(nrecords):
         vals = layout.struct.unpack_from(block, pos) if layout and pos + layout.struct.size <= end else None
@@ -161,8 +175,7 @@ def parse_index_block(
             continue
         if dlen != 12 * count:
             raise ValueError(f"{dlen} bytes for {count} entries")
-        entries = np.frombuffer(block, INDEX_ENTRY, count, dstart)
-        out.append((conn_id, entries["sec"].astype(np.int64) * NS + entries["nsec"]))
+        out.append((conn_id, np.frombuffer(block, INDEX_ENTRY, count, dstart)))
     if exact and pos != end:
         raise ValueError("the index records do not fill their block")
     return out
@@ -284,10 +297,16 @@ class Ros1Index(Ros1File):
         Same result as ``topic_times(topic)`` for every topic, but each block is read and parsed
         once instead of once per topic, mostly with one ``struct`` call per record.
         """
-        topic_of = {conn.id: conn.topic for conn in self.connections}
+        return self.topics_times([conn.topic for conn in self.connections])
+
+    def topics_times(self, topics: Iterable[str]) -> dict[str, Times]:
+        """``topic_times`` of several topics (those with messages), each IndexData block read once."""
+        wanted = set(topics)
+        topic_of = {conn.id: conn.topic for conn in self.connections if conn.topic in wanted}
         parts: dict[str, list[Times]] = {}
         layout: IndexLayout | None = None
-        for chunk in sorted(self.chunks, key=lambda c: c.pos):  # file order: fewer seeks
+        chunks = [c for c in self.chunks if not set(topic_of).isdisjoint(c.counts)]
+        for chunk in sorted(chunks, key=lambda c: c.pos):  # file order: fewer seeks
             records, layout = self._all_chunk_times(chunk, layout)
             for conn_id, times in records:
                 topic = topic_of.get(conn_id)

@@ -22,13 +22,17 @@ from __future__ import annotations
 import heapq
 import struct
 from bisect import bisect_right
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from operator import itemgetter
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
-from spill2lerobot.bag.base import BagError, ImageCutter, Message, Recovery
-from spill2lerobot.bag.ros1.index import IndexUnusable, Ros1Index, parse_index_section
+import numpy as np
+import numpy.typing as npt
+
+from spill2lerobot.bag.base import BagError, ImageCutter, Message, Recovery, Times
+from spill2lerobot.bag.ros1.index import IndexUnusable, Ros1Index, parse_index_entries, parse_index_section
 from spill2lerobot.bag.ros1.records import (
     MAGIC,
     OP_BAG_HEADER,
@@ -54,6 +58,10 @@ _MAX_INDEX_BYTES = 256 << 20
 # bags overlap by a few messages at chunk boundaries. More than this held at once is a damaged
 # index or a crafted bag (many small chunks each claiming the whole time range).
 _MAX_HELD = 384 << 20
+
+# Selective reads (``messages(only=...)``) skip a stretch of an uncompressed chunk only when it
+# is at least this long (about one 320x240 JPEG): shorter holes are read through, one request.
+_SKIP_AT_LEAST = 16 << 10
 
 _message_time = itemgetter(1)
 
@@ -148,18 +156,60 @@ class Ros1Bag(Ros1Index):
     # -- streaming ---------------------------------------------------------------------------
 
     def _load_chunk(
-        self, chunk: ChunkInfo, wanted: dict[int, Connection], start_ns: int, stop_ns: int
+        self, chunk: ChunkInfo, wanted: dict[int, Connection], start_ns: int, stop_ns: int, chosen: _Chosen
     ) -> list[Message]:
-        """The wanted messages of one chunk within [start_ns, stop_ns], sorted by time."""
-        buf = self._chunk_buffer(chunk)
+        """The wanted messages of one chunk within [start_ns, stop_ns], sorted by time; of the
+        connections in ``chosen`` only those at the chosen times."""
         try:
-            out = walk_chunk(buf, wanted, start_ns, stop_ns)
+            span = self._chunk_data_span(chunk)
+            data_pos, data_len, compression, size = span
+            if chosen and chunk.pos not in self._no_index and compression == "none" and data_len == size:
+                out = self._load_selected(chunk, data_pos, data_len, wanted, start_ns, stop_ns, chosen)
+                out.sort(key=_message_time)
+                return out
+            out = walk_chunk(self._chunk_buffer(chunk, span), wanted, start_ns, stop_ns)
         except (ValueError, KeyError, struct.error) as err:
             raise self._fail(f"chunk at offset {chunk.pos} is damaged ({err})") from None
+        if chosen:
+            out = _keep_chosen(out, chosen)
         out.sort(key=_message_time)  # stable: equal times keep file order
         return out
 
-    def messages(self, topics: Iterable[str], start_ns: int = 0, stop_ns: int | None = None) -> Iterator[Message]:
+    def _load_selected(
+        self,
+        chunk: ChunkInfo,
+        data_pos: int,
+        data_len: int,
+        wanted: dict[int, Connection],
+        start_ns: int,
+        stop_ns: int,
+        chosen: _Chosen,
+    ) -> list[Message]:
+        """An uncompressed chunk read in pieces: only the records of the wanted messages (the
+        index gives every record's offset; a record ends where the next one starts), holes
+        shorter than ``_SKIP_AT_LEAST`` read through."""
+        entries = parse_index_entries(self._index_block(chunk), len(chunk.counts))
+        starts = np.sort(np.concatenate([e["offset"] for _, e in entries]).astype(np.int64))
+        if len(starts) and int(starts[-1]) >= data_len:
+            raise ValueError(f"index gives a message at offset {int(starts[-1])} of a {data_len}-byte chunk")
+        needed = [_needed_offsets(cid, e, start_ns, stop_ns, chosen) for cid, e in entries if cid in wanted]
+        offsets = np.unique(np.concatenate(needed)) if needed else np.zeros(0, np.int64)
+        if not len(offsets):
+            return []
+        following = np.searchsorted(starts, offsets, side="right")
+        ends = np.where(following < len(starts), starts[np.minimum(following, len(starts) - 1)], data_len)
+        out: list[Message] = []
+        for lo, hi in _coalesce(offsets.tolist(), ends.tolist()):
+            out += walk_chunk(self._read_at(data_pos + lo, hi - lo), wanted, start_ns, stop_ns)
+        return _keep_chosen(out, chosen)
+
+    def messages(
+        self,
+        topics: Iterable[str],
+        start_ns: int = 0,
+        stop_ns: int | None = None,
+        only: Mapping[str, Times] | None = None,
+    ) -> Iterator[Message]:
         """Messages of ``topics`` with start_ns <= time <= stop_ns, in record-time order.
 
         Reads chunks one at a time in order of their start time, skipping (never reading)
@@ -167,17 +217,22 @@ class Ros1Bag(Ros1Index):
         the next message to yield is not earlier than its start, so chunks that overlap in
         time are merged correctly while memory stays bounded by the overlapping chunks.
         Ties in time come out in file order (chunk position, then position in the chunk).
+
+        ``only``: for these topics, just the messages at the given record times; from an
+        uncompressed chunk only their bytes are read (a compressed chunk is read whole, once).
         """
         if isinstance(topics, str):
             topics = [topics]
         ids = frozenset().union(*(self._conn_ids(t) for t in topics))
         wanted = {cid: self._conn_by_id[cid] for cid in ids}
         stop = (1 << 64) if stop_ns is None else stop_ns
+        chosen = _chosen_times(wanted, only or {})
         todo = [c for c in self._chunks_with(ids) if c.end_ns >= start_ns and c.start_ns <= stop]
-        return self._merge(todo, wanted, start_ns, stop)
+        todo = [c for c in todo if _may_hold(c, ids, chosen)]
+        return self._merge(todo, wanted, start_ns, stop, chosen)
 
     def _merge(
-        self, todo: list[ChunkInfo], wanted: dict[int, Connection], start_ns: int, stop_ns: int
+        self, todo: list[ChunkInfo], wanted: dict[int, Connection], start_ns: int, stop_ns: int, chosen: _Chosen
     ) -> Iterator[Message]:
         # Heap of cursors into loaded chunks: (time of next message, chunk pos, index, messages).
         heap: list[tuple[int, int, int, list[Message]]] = []
@@ -188,7 +243,7 @@ class Ros1Bag(Ros1Index):
             while nxt < len(todo) and (not heap or (todo[nxt].start_ns, todo[nxt].pos) < heap[0][:2]):
                 chunk = todo[nxt]
                 nxt += 1
-                msgs = self._load_chunk(chunk, wanted, start_ns, stop_ns)
+                msgs = self._load_chunk(chunk, wanted, start_ns, stop_ns, chosen)
                 if msgs:
                     held[chunk.pos] = sum(len(m.data) for m in msgs)
                     if sum(held.values()) > _MAX_HELD:
@@ -221,8 +276,6 @@ class Ros1Bag(Ros1Index):
 
     # -- deserialization ---------------------------------------------------------------------
 
-    # -- deserialization ---------------------------------------------------------------------
-
     def typestore(self) -> Typestore:
         """A typestore built from the definitions stored in this bag (cached)."""
         if self._typestore is None:
@@ -240,3 +293,69 @@ class Ros1Bag(Ros1Index):
     def image_of(self, msgtype: str) -> ImageCutter:
         """What the camera worker needs of one message of an image topic (a slice of it)."""
         return image_of(msgtype)
+
+
+@dataclass(frozen=True)
+class _Times:
+    """One connection's chosen record times: sorted (range queries) and as a set (membership)."""
+
+    sorted: Times
+    members: frozenset[int]
+
+
+_Chosen = dict[int, _Times]  # connection id -> its chosen times
+
+
+def _chosen_times(wanted: dict[int, Connection], only: Mapping[str, Times]) -> _Chosen:
+    out: _Chosen = {}
+    for cid, conn in wanted.items():
+        if conn.topic in only:
+            times = np.sort(np.asarray(only[conn.topic], dtype=np.int64))
+            out[cid] = _Times(times, frozenset(times.tolist()))
+    return out
+
+
+def _may_hold(chunk: ChunkInfo, ids: frozenset[int], chosen: _Chosen) -> bool:
+    """Whether a chunk can hold a wanted message: a connection read whole, or a chosen time
+    within the chunk's time range."""
+    for cid in ids.intersection(chunk.counts):
+        times = chosen.get(cid)
+        if times is None:
+            return True
+        i = int(np.searchsorted(times.sorted, chunk.start_ns, side="left"))
+        if i < len(times.sorted) and times.sorted[i] <= chunk.end_ns:
+            return True
+    return False
+
+
+def _needed_offsets(
+    cid: int, entries: npt.NDArray[np.void], start_ns: int, stop_ns: int, chosen: _Chosen
+) -> npt.NDArray[np.int64]:
+    """Chunk offsets of one connection's records to read: in the time range, and chosen."""
+    times = entries["sec"].astype(np.int64) * 1_000_000_000 + entries["nsec"]
+    keep = (times >= start_ns) & (times <= stop_ns)
+    if cid in chosen:
+        keep &= np.isin(times, chosen[cid].sorted)
+    return np.asarray(entries["offset"][keep], dtype=np.int64)
+
+
+def _coalesce(starts: list[int], ends: list[int]) -> list[tuple[int, int]]:
+    """Byte ranges covering the records [starts[i], ends[i]) (sorted), holes shorter than
+    ``_SKIP_AT_LEAST`` included: fewer, larger reads."""
+    spans: list[tuple[int, int]] = []
+    for lo, hi in zip(starts, ends, strict=True):
+        if spans and lo - spans[-1][1] < _SKIP_AT_LEAST:
+            spans[-1] = (spans[-1][0], max(spans[-1][1], hi))
+        else:
+            spans.append((lo, hi))
+    return spans
+
+
+def _keep_chosen(msgs: list[Message], chosen: _Chosen) -> list[Message]:
+    """The messages not filtered by ``chosen``: other connections', and chosen ones at a chosen time."""
+    out = []
+    for msg in msgs:
+        times = chosen.get(cast(Connection, msg.connection).id)  # ROS1 messages carry a Connection
+        if times is None or msg.time_ns in times.members:
+            out.append(msg)
+    return out
