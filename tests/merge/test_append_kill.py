@@ -32,17 +32,30 @@ def test_kill_anywhere_in_an_append_leaves_a_loadable_dataset_and_resumes(tmp_pa
     shutil.copytree(old, out)
     rng = random.Random(16)
     outcomes = []
-    for _ in range(KILLS):
+    staging, swapped = out.parent / "out.append", out / ".spill2lerobot-append"
+    for i in range(KILLS):
         proc = spawn_cli("merge", str(spill), str(out), "--append")
-        killed = kill_after(proc, rng.uniform(0.3, span))
+        # every third kill at a random moment; the others once the new tree is being built, or as
+        # soon as the exchange has made it OUT (the old tree then being removed)
+        if i % 3 == 0:
+            killed = kill_after(proc, rng.uniform(0.3, span))
+        elif i % 3 == 1:
+            killed = kill_after(proc, rng.uniform(0.0, 0.05), when_exists=staging)
+        else:
+            killed = kill_after(proc, 0.0, when_exists=swapped)
+        building = (out.parent / "out.append").exists()  # killed while the new tree was built, or after
         episodes = LeRobotDataset("local/kuavo", root=out).num_episodes
         assert episodes in (1, 2)  # the old dataset or the new one, never anything between
-        outcomes.append((killed, episodes))
+        outcomes.append((killed, episodes, building))
         if episodes == 2 and not (out.parent / "out.append").exists():
             assert_same_dataset(out, expected, same_sources=True)
             shutil.rmtree(out)  # start over from the old dataset: more kills mid-append
             shutil.copytree(old, out)
-    assert sum(killed for killed, _ in outcomes) >= 10, outcomes
+    assert sum(killed for killed, _, _ in outcomes) >= 10, outcomes
+    # kills landed in each phase: while the new tree was built (OUT still the old dataset), and
+    # after the exchange (OUT the new one, the old tree possibly not yet removed)
+    assert any(killed and building and episodes == 1 for killed, episodes, building in outcomes), outcomes
+    assert any(killed and episodes == 2 for killed, episodes, _ in outcomes), outcomes
     run_cli("merge", str(spill), str(out), "--append")
     assert not (tmp_path / "out.append").exists()
     assert_same_dataset(out, expected)
