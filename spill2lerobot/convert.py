@@ -43,11 +43,14 @@ def run_convert(
     jobs: int = 1,
     progress: Callable[[str], None] = print,
     position: Position | None = None,
+    append: bool = False,
 ) -> ConvertResult:
     keep_spill = spill is not None
     layout = SpillLayout(spill or default_spill(out))
     bags = select_bags(inputs, profile)
     check_locations([*inputs, *bags], spill=layout.root, out=out)
+    if append:
+        return _convert_append(bags, out, profile, layout, keep_spill, episodes, restart, jobs, progress, position)
     if out.exists():
         if keep_spill or not _finished_here(layout, profile, bags):
             raise UserError(f"{out}: already exists; remove it or choose another output folder")
@@ -79,3 +82,45 @@ def _remove(layout: SpillLayout, progress: Callable[[str], None]) -> None:
     left = remove_spill(layout)
     if left:
         progress(f"{layout.root}: kept, it holds files spill2lerobot did not write (e.g. {left[0].name})")
+
+
+def _convert_append(
+    bags: list[Path],
+    out: Path,
+    profile: Profile,
+    layout: SpillLayout,
+    keep_spill: bool,
+    episodes: EpisodeMode,
+    restart: bool,
+    jobs: int,
+    progress: Callable[[str], None],
+    position: Position | None,
+) -> ConvertResult:
+    """Stage 1 of the bags OUT does not hold yet, then append their spill to OUT."""
+    from spill2lerobot.merge.append import append_spills, finish_interrupted, precheck
+    from spill2lerobot.merge.existing import read_dataset
+
+    finish_interrupted(out, progress)
+    dataset = read_dataset(out)
+    precheck(dataset, profile)
+    new: list[Path] = []
+    for bag in bags:
+        entry = BagEntry.of(len(new), bag)
+        if dataset.has_bag(entry.fingerprint or "", entry.path):
+            progress(f"{entry.path}: already in {out}, skipped")
+        else:
+            new.append(bag)
+    if not new:
+        if not keep_spill and has_marker(layout.root, SPILL_MARKER):  # a run stopped before removing it
+            with claim_spill(layout, "convert", create=False):
+                _remove(layout, progress)
+        progress(f"{out}: every bag is already in the dataset; nothing to append")
+        return ConvertResult(None, 0.0)
+    with claim_spill(layout, "convert", create=True, restart=restart):
+        started = time.monotonic()
+        spill_bags(layout, new, profile, jobs=jobs, progress=progress, position=position)
+        stage1_seconds = time.monotonic() - started
+        result = append_spills([layout], out, episodes, progress)
+        if not keep_spill:
+            _remove(layout, progress)
+    return ConvertResult(result, stage1_seconds)

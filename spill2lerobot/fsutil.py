@@ -70,3 +70,33 @@ def release_freed_memory() -> None:
         import ctypes
 
         ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+AT_FDCWD = -100
+RENAME_EXCHANGE = 2
+
+
+class ExchangeUnsupported(Exception):
+    """The system or filesystem cannot swap two folders atomically."""
+
+
+def exchange(a: Path, b: Path) -> None:
+    """Swap the folders ``a`` and ``b`` in one atomic step (Linux renameat2 RENAME_EXCHANGE): at
+    every instant each name is either the old or the new folder."""
+    import ctypes
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        raise ExchangeUnsupported(f"renameat2 is Linux-only (this is {sys.platform})")
+    libc = ctypes.CDLL(None, use_errno=True)
+    try:
+        renameat2 = libc.renameat2
+    except AttributeError:
+        raise ExchangeUnsupported("the C library has no renameat2") from None
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    renameat2.restype = ctypes.c_int
+    if renameat2(AT_FDCWD, os.fsencode(a), AT_FDCWD, os.fsencode(b), RENAME_EXCHANGE) != 0:
+        code = ctypes.get_errno()
+        if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+            raise ExchangeUnsupported(f"the filesystem of {a.parent} cannot swap folders ({os.strerror(code)})")
+        raise OSError(code, os.strerror(code), str(a))

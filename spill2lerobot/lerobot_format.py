@@ -44,6 +44,8 @@ DEFAULT_FEATURES = {
     "task_index": {"dtype": "int64", "shape": [1], "names": None},
 }
 
+FileIndex = tuple[int, int]  # (chunk_index, file_index) of a LeRobot file
+
 
 def next_file(chunk_index: int, file_index: int) -> tuple[int, int]:
     """The (chunk, file) after this one: 1000 files per chunk folder."""

@@ -61,3 +61,32 @@ def kill_after_progress(proc: subprocess.Popen, spill, delay: float, stop_at) ->
     while proc.poll() is None and journal_lines(spill) == before and not stop_at.exists():
         time.sleep(0.005)
     return kill_after(proc, 0 if stop_at.exists() else delay, stop_at=stop_at)
+
+
+# --- appending (tests/merge/test_append*.py): tiny bags and whole-tree snapshots -------------
+
+SMALL_ARGS = ("--set", "dataset.resize.width=64", "--set", "dataset.resize.height=48", "--set", "rosbag.chunk_size=20")
+
+
+def tiny_bag(folder: Path, name: str, seconds: float, seed: int) -> Path:
+    """A 64x48 generated Kuavo bag (scripts/gen_kuavo_bag.py)."""
+    from gen_kuavo_bag import write_kuavo_bag
+
+    path = folder / f"{name}.bag"
+    write_kuavo_bag(path, seconds, seed=seed, width=64, height=48)
+    return path
+
+
+def tree_bytes(root: Path) -> dict[str, bytes]:
+    """Every entry below ``root`` (links as their target text, folders as empty): a byte-for-byte
+    picture of the tree."""
+    out = {}
+    for path in sorted(root.rglob("*")):
+        rel = str(path.relative_to(root))
+        if path.is_symlink():
+            out[rel] = b"link:" + str(path.readlink()).encode()
+        elif path.is_dir():
+            out[rel] = b"dir"
+        else:
+            out[rel] = path.read_bytes()
+    return out

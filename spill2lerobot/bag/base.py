@@ -49,6 +49,15 @@ class TopicInfo(NamedTuple):
     connection_ids: tuple[int, ...]
 
 
+Chosen = Mapping[str, Times]  # topic -> record times of the messages wanted (``Bag.messages(only=...)``)
+
+
+def keep_chosen(messages: Iterable[Message], only: Chosen) -> Iterator[Message]:
+    """``messages`` without those of an ``only`` topic at a time it does not list."""
+    keep = {topic: frozenset(np.asarray(times).tolist()) for topic, times in only.items()}
+    return (m for m in messages if m.topic not in keep or m.time_ns in keep[m.topic])
+
+
 class Message(NamedTuple):
     topic: str
     time_ns: int  # record (receive) time, not header.stamp

@@ -32,7 +32,7 @@ from __future__ import annotations
 import heapq
 import sqlite3
 import struct
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,7 +42,7 @@ from rosbags.rosbag2.reader import DirectoryReader
 from rosbags.rosbag2.storage_mcap import McapReader
 from rosbags.rosbag2.storage_sqlite3 import Sqlite3Reader
 
-from spill2lerobot.bag.base import BagError, ImageCutter, Message, Recovery, Times, TopicInfo
+from spill2lerobot.bag.base import BagError, Chosen, ImageCutter, Message, Recovery, Times, TopicInfo, keep_chosen
 from spill2lerobot.bag.bounded import decompress, most_from, size_problem
 from spill2lerobot.bag.wire import COMPRESSED_IMAGE, cdr_compressed_image_data
 
@@ -273,26 +273,16 @@ class Ros2Bag:
     # -- streaming ---------------------------------------------------------------------------
 
     def messages(
-        self,
-        topics: Iterable[str],
-        start_ns: int = 0,
-        stop_ns: int | None = None,
-        only: Mapping[str, Times] | None = None,
+        self, topics: Iterable[str], start_ns: int = 0, stop_ns: int | None = None, only: Chosen | None = None
     ) -> Iterator[Message]:
         """Messages of ``topics`` with start_ns <= time <= stop_ns, in record-time order (ties:
-        storage file order, then order within the file). ``only`` filters after reading: rosbags
-        reads every message of the topics here."""
-        if isinstance(topics, str):
-            topics = [topics]
-        topics = list(topics)
+        storage file order, then order within the file); ``only`` filters what rosbags read."""
+        topics = [topics] if isinstance(topics, str) else list(topics)
         for topic in topics:
             self._require(topic)
         streams = [self._storage_messages(s, topics, start_ns, stop_ns) for s in self._storages]
         merged = streams[0] if len(streams) == 1 else heapq.merge(*streams, key=lambda m: m.time_ns)
-        if not only:
-            return merged
-        keep = {topic: frozenset(np.asarray(times).tolist()) for topic, times in only.items()}
-        return (m for m in merged if m.topic not in keep or m.time_ns in keep[m.topic])
+        return keep_chosen(merged, only) if only else merged
 
     def _storage_messages(
         self, storage: _Storage, topics: list[str], start_ns: int, stop_ns: int | None

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import click
 
 from spill2lerobot.cli.group import cli
-from spill2lerobot.cli.options import episodes_option, jobs_option, profile_options, restart_option
+from spill2lerobot.cli.options import append_option, episodes_option, jobs_option, profile_options, restart_option
 from spill2lerobot.profiles import load_profile
 from spill2lerobot.spill.progress import Position
 
@@ -44,16 +44,23 @@ def stage1(
     run_stage1(list(bags), spill, profile, restart=restart, jobs=jobs, progress=echo, position=position)
 
 
-@cli.command(epilog="\b\nExample:\n  spill2lerobot merge /data/spill /data/lerobot/kuavo_pick --episodes chunk")
-@click.argument("spill", type=click.Path(path_type=Path))
+@cli.command(
+    epilog="\b\nExample:\n  spill2lerobot merge /data/spill /data/lerobot/kuavo_pick --episodes chunk"
+    "\n  spill2lerobot merge /data/spill_a /data/spill_b /data/lerobot/kuavo_pick"
+    "\n  spill2lerobot merge /data/spill_today /data/lerobot/kuavo_pick --append"
+)
+@click.argument("spills", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.argument("out", type=click.Path(path_type=Path))
 @episodes_option(explained=True)
-def merge(spill: Path, out: Path, episodes: str) -> None:
-    """Turn SPILL into a LeRobot v3.0 dataset in OUT (video is remuxed, not re-encoded)."""
-    from spill2lerobot.merge.merge import run_merge
+@append_option
+def merge(spills: tuple[Path, ...], out: Path, episodes: str, append: bool) -> None:
+    """Turn SPILLS into a LeRobot v3.0 dataset in OUT (video is remuxed, not re-encoded), episodes
+    in the order of the spills; with --append, add them to the existing dataset OUT."""
+    from spill2lerobot.merge.run import run_merge
 
-    result = run_merge(spill, out, _mode(episodes), progress=echo)
-    echo(f"{result.output}: {result.episodes} episodes, {result.frames} frames ({result.seconds:.1f} s)")
+    result = run_merge(list(spills), out, _mode(episodes), progress=echo, append=append)
+    what = "appended" if append else "episodes"
+    echo(f"{result.output}: {result.episodes} {what}, {result.frames} frames ({result.seconds:.1f} s)")
 
 
 @cli.command(
@@ -71,6 +78,7 @@ def merge(spill: Path, out: Path, episodes: str) -> None:
 )
 @restart_option
 @jobs_option
+@append_option
 @click.pass_context
 def convert(
     ctx: click.Context,
@@ -82,6 +90,7 @@ def convert(
     spill: Path | None,
     restart: bool,
     jobs: int,
+    append: bool,
 ) -> None:
     """stage1 + merge in one go. Re-run the same command to resume."""
     profile = load_profile(config, overrides)  # first: a bad profile is refused before the heavy imports
@@ -97,6 +106,7 @@ def convert(
         jobs=jobs,
         progress=echo,
         position=ctx.ensure_object(Position),
+        append=append,
     )
     if outcome.merge is not None:
         result = outcome.merge

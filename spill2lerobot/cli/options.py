@@ -41,3 +41,13 @@ def episodes_option(explained: bool) -> Callable[[F], F]:
         show_default=True,
         help=EPISODES_HELP if explained else None,
     )
+
+
+APPEND_HELP = (
+    "Add the bags as new episodes of the existing v3.0 dataset OUT (earlier files unchanged; "
+    "bags already in it are skipped; crash-safe: run the same command again after a stop)."
+)
+
+
+def append_option(command: F) -> F:
+    return click.option("--append", is_flag=True, help=APPEND_HELP)(command)

@@ -28,7 +28,7 @@ VECTOR_COLUMNS = ("observation.state", "action")
 
 
 def episode_columns(
-    layout: SpillLayout, episode: Episode, fps: int, robot: Robot | None = None, task_index: int = 0
+    layout: SpillLayout, episode: Episode, fps: int, robot: Robot | None = None
 ) -> Iterator[dict[str, NDArray[Any]]]:
     """The episode's dataset columns, chunk by chunk, as lerobot stores them; values made
     relative to the bag's first frame when the robot's options say so (``Robot.rebase``)."""
@@ -46,7 +46,7 @@ def episode_columns(
         columns["frame_index"] = frame_index
         columns["episode_index"] = np.full(n, episode.index, dtype=np.int64)
         columns["index"] = frame_index + episode.dataset_from
-        columns["task_index"] = np.full(n, task_index, dtype=np.int64)
+        columns["task_index"] = np.full(n, episode.task_index, dtype=np.int64)
         yield columns
         frame += n
 

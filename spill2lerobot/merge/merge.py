@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,15 +18,19 @@ from spill2lerobot import lerobot_format
 from spill2lerobot.encoding import EncoderSettings
 from spill2lerobot.errors import UserError
 from spill2lerobot.fsutil import commit, fsync_dir, tmp_path, where_disk_filled, write_json_atomic
+from spill2lerobot.lerobot_format import FileIndex
 from spill2lerobot.lock import FolderLock
+from spill2lerobot.merge.compat import dataset_difference
 from spill2lerobot.merge.episode_stats import depth_stats, episode_columns, image_stats, lowdim_stats
-from spill2lerobot.merge.plan import Episode, EpisodeMode, assign_files, plan_episodes
+from spill2lerobot.merge.episodes_table import episode_rows, write_episode_rows
+from spill2lerobot.merge.existing import REPORT_PATH  # what each bag gave (lerobot ignores this file)
+from spill2lerobot.merge.plan import Episode, EpisodeMode, MergePlan, assign_files, plan_episodes
+from spill2lerobot.merge.report import STAMPS_CHECKED, conversion_report
 from spill2lerobot.merge.video import remux_segments
 from spill2lerobot.profiles import Camera, Profile, robot_for
 from spill2lerobot.safety import (
     LOCK_NAME,
     PARTIAL_MARKER,
-    check_locations,
     has_marker,
     output_name_is_ours,
     remove_owned,
@@ -36,13 +40,11 @@ from spill2lerobot.spill import journal
 from spill2lerobot.spill.depth_cameras import spill_depth_cameras
 from spill2lerobot.spill.format import BagEntry
 from spill2lerobot.spill.layout import SpillLayout
-from spill2lerobot.spill.ownership import claim_spill
 from spill2lerobot.spill.report import bag_report
 from spill2lerobot.spill.verify import ChunkShape, check_chunk
-from spill2lerobot.stats import aggregate, to_jsonable
+from spill2lerobot.stats import Stats, aggregate, to_jsonable
 
 MB = 1024 * 1024
-REPORT_PATH = "meta/spill2lerobot_report.json"  # what each bag gave (lerobot ignores this file)
 
 
 @dataclass
@@ -51,6 +53,72 @@ class MergeResult:
     episodes: int
     frames: int
     seconds: float
+
+
+def plan_merge(
+    layouts: Sequence[SpillLayout],
+    mode: EpisodeMode,
+    *,
+    first_index: int = 0,
+    first_frame: int = 0,
+    known_tasks: Sequence[str] = (),
+    skip: Callable[[BagEntry], bool] | None = None,
+) -> MergePlan:
+    """The episodes of ``layouts`` in argument order, numbered on from ``first_index`` and
+    ``first_frame``; a new task string gets the next task index after ``known_tasks``. Bags
+    ``skip`` names are left out (appending: those already in the dataset)."""
+    plan: MergePlan | None = None
+    tasks = list(known_tasks)
+    episodes: list[Episode] = []
+    for layout in layouts:
+        manifest = journal.read_manifest(layout)
+        profile = journal.profile_of(layout, manifest)
+        bags = journal.manifest_bags(manifest)
+        kept = [bag for bag in bags if skip is None or not skip(bag)]
+        ours = plan_episodes(layout, kept, mode, first_index + len(episodes), first_frame + _frames(episodes))
+        if not bags:
+            raise UserError(f"{layout.root}: the spill holds no bags; run stage1 with at least one bag")
+        plans = [journal.read_plan(layout, bag.id) for bag in bags]
+        depth_cameras = spill_depth_cameras(profile, bags, [p for p in plans if p is not None])
+        features = _features(profile, depth_cameras)
+        if plan is None:
+            plan = MergePlan(episodes, profile, depth_cameras, features, tasks)
+        else:
+            _check_same_dataset(plan, layout, profile, features)
+        task = profile.dataset.task_description
+        if ours and task not in tasks:
+            tasks.append(task)
+        for ep in ours:
+            ep.task_index = tasks.index(task)
+        episodes.extend(ours)
+        plan.layouts.append(layout)
+    if plan is None:
+        raise UserError("no spill given; name at least one SPILL folder")
+    return plan
+
+
+def _frames(episodes: list[Episode]) -> int:
+    return sum(ep.length for ep in episodes)
+
+
+def _check_same_dataset(plan: MergePlan, layout: SpillLayout, profile: Profile, features: dict[str, Any]) -> None:
+    ours = _shape(plan.profile, plan.features)
+    difference = dataset_difference(ours, _shape(profile, features), "the first spill", "this spill")
+    if difference is not None:
+        raise UserError(
+            f"{layout.root}: cannot be merged with {plan.layouts[0].root}: {difference}; "
+            "merge spills converted with the same settings"
+        )
+
+
+def _shape(profile: Profile, features: dict[str, Any]) -> dict[str, Any]:
+    """What info.json would say of a dataset of this profile: fps, robot type, features."""
+    return {"fps": profile.dataset.train_hz, "robot_type": profile.dataset.robot_type, "features": features}
+
+
+def dataset_features(profile: Profile, depth_cameras: list[Camera]) -> dict[str, Any]:
+    """info.json's features of a dataset of this profile (lerobot's default columns aside)."""
+    return _features(profile, depth_cameras)
 
 
 def _features(profile: Profile, depth_cameras: list[Camera]) -> dict[str, Any]:
@@ -69,23 +137,18 @@ def _features(profile: Profile, depth_cameras: list[Camera]) -> dict[str, Any]:
     return features
 
 
-def _write_videos(
-    layout: SpillLayout,
-    episodes: list[Episode],
-    profile: Profile,
-    cameras: list[Camera],
-    root: Path,
-    progress: Callable[[str], None],
-) -> None:
-    fps = profile.dataset.train_hz
-    for cam in cameras:
-        sizes = [sum(layout.segment(r.bag_id, r.chunk, cam.name).stat().st_size for r in ep.chunks) for ep in episodes]
-        assign_files(episodes, cam.key, sizes, lerobot_format.VIDEO_FILE_SIZE_MB * MB)
+def _write_videos(plan: MergePlan, root: Path, progress: Callable[[str], None], first: dict[str, FileIndex]) -> None:
+    fps, episodes = plan.profile.dataset.train_hz, plan.episodes
+    for cam in plan.cameras:
+        sizes = [
+            sum(ep.spill.segment(r.bag_id, r.chunk, cam.name).stat().st_size for r in ep.chunks) for ep in episodes
+        ]
+        assign_files(episodes, cam.key, sizes, lerobot_format.VIDEO_FILE_SIZE_MB * MB, first.get(cam.key, (0, 0)))
         by_file: dict[tuple[int, int], list[Episode]] = {}
         for ep in episodes:
             by_file.setdefault(ep.files[cam.key], []).append(ep)
         for (chunk_index, file_index), members in by_file.items():
-            segments = [layout.segment(r.bag_id, r.chunk, cam.name) for ep in members for r in ep.chunks]
+            segments = [ep.spill.segment(r.bag_id, r.chunk, cam.name) for ep in members for r in ep.chunks]
             path = root / lerobot_format.VIDEO_PATH.format(
                 video_key=cam.key, chunk_index=chunk_index, file_index=file_index
             )
@@ -107,13 +170,11 @@ def _write_videos(
         progress(f"merge: videos of {cam.name} written")
 
 
-def _write_data(
-    layout: SpillLayout, episodes: list[Episode], features: dict[str, Any], profile: Profile, root: Path
-) -> None:
-    fps, robot = profile.dataset.train_hz, robot_for(profile)
-    schema = lerobot_format.data_schema(features)
-    sizes = [sum(layout.shard(r.bag_id, r.chunk).stat().st_size for r in ep.chunks) for ep in episodes]
-    assign_files(episodes, "data", sizes, lerobot_format.DATA_FILE_SIZE_MB * MB)
+def _write_data(plan: MergePlan, root: Path, first: FileIndex) -> None:
+    fps, robot, episodes = plan.profile.dataset.train_hz, robot_for(plan.profile), plan.episodes
+    schema = lerobot_format.data_schema(plan.features)
+    sizes = [sum(ep.spill.shard(r.bag_id, r.chunk).stat().st_size for r in ep.chunks) for ep in episodes]
+    assign_files(episodes, "data", sizes, lerobot_format.DATA_FILE_SIZE_MB * MB, first)
     by_file: dict[tuple[int, int], list[Episode]] = {}
     for ep in episodes:  # episodes of a file are consecutive: files are assigned in order
         by_file.setdefault(ep.files["data"], []).append(ep)
@@ -123,7 +184,7 @@ def _write_data(
         tmp = tmp_path(path)
         writer = pq.ParquetWriter(tmp, schema)
         for ep in members:
-            for columns in episode_columns(layout, ep, fps, robot):
+            for columns in episode_columns(ep.spill, ep, fps, robot):
                 writer.write_table(_data_table(columns, schema))
         writer.close()
         commit(tmp, path)
@@ -141,83 +202,30 @@ def _data_table(columns: dict[str, NDArray[Any]], schema: pa.Schema) -> pa.Table
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
-def _episode_stats(
-    layout: SpillLayout, episodes: list[Episode], profile: Profile, cameras: list[Camera]
-) -> list[dict[str, Any]]:
+def _episode_stats(plan: MergePlan) -> list[dict[str, Stats]]:
+    profile = plan.profile
     fps = profile.dataset.train_hz
     all_stats = []
-    for ep in episodes:
-        stats = lowdim_stats(layout, ep, fps, robot_for(profile))
-        for cam in cameras:
+    for ep in plan.episodes:
+        stats = lowdim_stats(ep.spill, ep, fps, robot_for(profile))
+        for cam in plan.cameras:
             if cam.is_depth and profile.dataset.depth_mode == "native":
-                stats[cam.key] = depth_stats(layout, ep, cam.name)
+                stats[cam.key] = depth_stats(ep.spill, ep, cam.name)
             else:
-                stats[cam.key] = image_stats(layout, ep, cam.name)
+                stats[cam.key] = image_stats(ep.spill, ep, cam.name)
         all_stats.append(stats)
     return all_stats
 
 
-def _write_episodes_table(
-    episodes: list[Episode], stats: list[dict[str, Any]], profile: Profile, cameras: list[Camera], root: Path
-) -> None:
-    fps = profile.dataset.train_hz
-    rows = []
-    for ep, ep_stats in zip(episodes, stats, strict=True):
-        row = {
-            "episode_index": ep.index,
-            "tasks": [profile.dataset.task_description],
-            "length": ep.length,
-            "data/chunk_index": ep.files["data"][0],
-            "data/file_index": ep.files["data"][1],
-            "dataset_from_index": ep.dataset_from,
-            "dataset_to_index": ep.dataset_from + ep.length,
-        }
-        for cam in cameras:
-            offset = ep.file_offset[cam.key]
-            row[f"videos/{cam.key}/chunk_index"] = ep.files[cam.key][0]
-            row[f"videos/{cam.key}/file_index"] = ep.files[cam.key][1]
-            # From integer frame counts: no float drift across many episodes in one file.
-            row[f"videos/{cam.key}/from_timestamp"] = offset / fps
-            row[f"videos/{cam.key}/to_timestamp"] = (offset + ep.length) / fps
-        row.update(lerobot_format.stats_columns(ep_stats))
-        row["meta/episodes/chunk_index"] = 0
-        row["meta/episodes/file_index"] = 0
-        rows.append(row)
-    types = {
-        "episode_index": pa.int64(),
-        "tasks": pa.list_(pa.string()),
-        "length": pa.int64(),
-        "data/chunk_index": pa.int64(),
-        "data/file_index": pa.int64(),
-        "dataset_from_index": pa.int64(),
-        "dataset_to_index": pa.int64(),
-    }
-    fields = []
-    for name in rows[0]:
-        if name in types:
-            dtype = types[name]
-        elif name.startswith("stats/"):
-            dtype = lerobot_format.stats_type(name.rsplit("/", 1)[1], np.asarray(rows[0][name]))
-        elif name.endswith("timestamp"):
-            dtype = pa.float64()
-        else:
-            dtype = pa.int64()
-        fields.append(pa.field(name, dtype))
-    schema = pa.schema(fields)
-    table = pa.Table.from_pylist(rows, schema=schema)
-    path = root / lerobot_format.EPISODES_PATH.format(chunk_index=0, file_index=0)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(table, path)
-
-
-def _conversion_report(layout: SpillLayout, bags: list[BagEntry], episodes: list[Episode]) -> dict[str, Any]:
-    per_bag = []
-    for bag in bags:
-        report = bag_report(layout, bag)
-        report["episodes"] = [ep.index for ep in episodes if ep.bag.id == bag.id]
-        per_bag.append(report)
-    # Stage 1 reads only the messages the frames use (README, "What stage 1 reads").
-    return {"stamps_checked": "messages the frames use", "bags": per_bag}
+def write_episode_files(
+    plan: MergePlan, root: Path, progress: Callable[[str], None], first: dict[str, FileIndex] | None = None
+) -> list[dict[str, Stats]]:
+    """Videos and data files of the plan's episodes below ``root``, starting at the files
+    ``first`` names per key (default: the first files); returns each episode's statistics."""
+    first = first or {}
+    _write_videos(plan, root, progress, first)
+    _write_data(plan, root, first.get("data", (0, 0)))
+    return _episode_stats(plan)
 
 
 def _claim_output(out: Path) -> tuple[Path, FolderLock]:
@@ -242,36 +250,24 @@ def _claim_output(out: Path) -> tuple[Path, FolderLock]:
     return work, lock
 
 
-def run_merge(
-    spill: Path, out: Path, mode: EpisodeMode = "bag", progress: Callable[[str], None] = print
-) -> MergeResult:
-    """Merge SPILL into OUT, holding the spill's lock."""
-    check_locations([], spill=spill, out=out)
-    if out.exists():
-        raise UserError(f"{out}: already exists; remove it or choose another output folder")
-    layout = SpillLayout(spill)
-    with claim_spill(layout, "merge", create=False):
-        return merge_spill(layout, out, mode, progress)
-
-
 def merge_spill(
     layout: SpillLayout, out: Path, mode: EpisodeMode = "bag", progress: Callable[[str], None] = print
 ) -> MergeResult:
-    """Merge a claimed spill (the caller holds its lock): every chunk is checked before OUT.partial
-    is made, so a damaged spill leaves nothing behind."""
+    """Merge a claimed spill (the caller holds its lock) into a new dataset OUT."""
+    return merge_spills([layout], out, mode, progress)
+
+
+def merge_spills(
+    layouts: Sequence[SpillLayout], out: Path, mode: EpisodeMode = "bag", progress: Callable[[str], None] = print
+) -> MergeResult:
+    """Merge claimed spills (the caller holds their locks), episodes in their order: every chunk
+    is checked before OUT.partial is made, so a damaged spill leaves nothing behind."""
     started = time.monotonic()
-    manifest = journal.read_manifest(layout)
-    profile = journal.profile_of(layout, manifest)
-    bags = journal.manifest_bags(manifest)
-    episodes = plan_episodes(layout, bags, mode)
-    if not episodes:
-        raise UserError(f"{layout.root}: the spill holds no bags; run stage1 with at least one bag")
-    plans = [journal.read_plan(layout, bag.id) for bag in bags]
-    depth_cameras = spill_depth_cameras(profile, bags, [plan for plan in plans if plan is not None])
-    _check_chunks(layout, episodes, profile, depth_cameras)
+    plan = plan_merge(layouts, mode)
+    check_chunks(plan)
     work, lock = _claim_output(out)
     try:
-        return _merge_into(layout, bags, episodes, profile, depth_cameras, work, out, progress, started)
+        return _merge_into(plan, work, out, progress, started)
     except OSError as exc:  # disk full or failing: drop the half-written output (frees its space)
         remove_owned(work, PARTIAL_MARKER, output_name_is_ours)
         raise where_disk_filled(exc, work) from None
@@ -282,55 +278,45 @@ def merge_spill(
         lock.release()
 
 
-def _check_chunks(layout: SpillLayout, episodes: list[Episode], profile: Profile, depth_cameras: list[Camera]) -> None:
+def check_chunks(plan: MergePlan) -> None:
     """Every chunk's statistics, shard and segments, before anything is written."""
-    extractor = robot_for(profile)
-    cameras = tuple(cam.name for cam in [*extractor.cameras(), *depth_cameras])
+    extractor = robot_for(plan.profile)
+    cameras = tuple(cam.name for cam in [*extractor.cameras(), *plan.depth_cameras])
     dims = len(extractor.state_names()), len(extractor.action_names())
-    for ep in episodes:
-        plan = ep.plan
-        shape = ChunkShape(cameras, *dims, tuple(plan.topics))
+    for ep in plan.episodes:
+        shape = ChunkShape(cameras, *dims, tuple(ep.plan.topics))
         for ref in ep.chunks:
-            check_chunk(layout, ref.bag_id, ref.chunk, ref.frames, shape)
-    for bag in {ep.bag.id: ep.bag for ep in episodes}.values():
-        bag_report(layout, bag)  # its report.json too, before anything is written
+            check_chunk(ep.spill, ref.bag_id, ref.chunk, ref.frames, shape)
+    for ep in plan.episodes:
+        if ep is _first_of_bag(plan.episodes, ep):
+            bag_report(ep.spill, ep.bag)  # its report.json too, before anything is written
 
 
-def _merge_into(
-    layout: SpillLayout,
-    bags: list[BagEntry],
-    episodes: list[Episode],
-    profile: Profile,
-    depth_cameras: list[Camera],
-    work: Path,
-    out: Path,
-    progress: Callable[[str], None],
-    started: float,
-) -> MergeResult:
-    cameras = [*robot_for(profile).cameras(), *depth_cameras]
-    features = _features(profile, depth_cameras)
-    fps = profile.dataset.train_hz
-    _write_videos(layout, episodes, profile, cameras, work, progress)
-    _write_data(layout, episodes, features, profile, work)
-    stats = _episode_stats(layout, episodes, profile, cameras)
-    _write_episodes_table(episodes, stats, profile, cameras, work)
-    lerobot_format.write_tasks(work / lerobot_format.TASKS_PATH, [profile.dataset.task_description])
-    total = sum(ep.length for ep in episodes)
+def _first_of_bag(episodes: list[Episode], episode: Episode) -> Episode:
+    return next(ep for ep in episodes if ep.spill is episode.spill and ep.bag.id == episode.bag.id)
+
+
+def _merge_into(plan: MergePlan, work: Path, out: Path, progress: Callable[[str], None], started: float) -> MergeResult:
+    stats = write_episode_files(plan, work, progress)
+    write_episode_rows(
+        episode_rows(plan, stats), work / lerobot_format.EPISODES_PATH.format(chunk_index=0, file_index=0)
+    )
+    lerobot_format.write_tasks(work / lerobot_format.TASKS_PATH, plan.tasks)
     write_json_atomic(work / lerobot_format.STATS_PATH, to_jsonable(aggregate(stats)))
     info = lerobot_format.info_json(
-        fps=fps,
-        features=features,
-        total_episodes=len(episodes),
-        total_frames=total,
-        total_tasks=1,
-        robot_type=profile.dataset.robot_type,
+        fps=plan.profile.dataset.train_hz,
+        features=plan.features,
+        total_episodes=len(plan.episodes),
+        total_frames=plan.frames,
+        total_tasks=len(plan.tasks),
+        robot_type=plan.profile.dataset.robot_type,
     )
     write_json_atomic(work / lerobot_format.INFO_PATH, info)
-    write_json_atomic(work / REPORT_PATH, _conversion_report(layout, bags, episodes))
+    write_json_atomic(work / REPORT_PATH, {"stamps_checked": STAMPS_CHECKED, "bags": conversion_report(plan.episodes)})
     if out.exists() or out.is_symlink():  # made by someone else while we worked: never replaced
         raise UserError(f"{out}: appeared while merging; {work} holds the dataset, rename it yourself")
     work.rename(out)
     fsync_dir(out.parent)
     for name in (PARTIAL_MARKER, LOCK_NAME):  # the dataset is complete: it is the user's now
         (out / name).unlink(missing_ok=True)
-    return MergeResult(out, len(episodes), total, time.monotonic() - started)
+    return MergeResult(out, len(plan.episodes), plan.frames, time.monotonic() - started)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from spill2lerobot.errors import UserError
 from spill2lerobot.lerobot_format import next_file
+from spill2lerobot.profiles import Camera, Profile, robot_for
 from spill2lerobot.spill import journal
 from spill2lerobot.spill.format import BagEntry, BagPlan, ChunkStats, SampleSet
 from spill2lerobot.spill.layout import SpillLayout
@@ -33,6 +34,14 @@ class Episode:
     sample_set: SampleSet
     files: dict[str, tuple[int, int]] = field(default_factory=dict)  # "data" / video key -> (chunk, file)
     file_offset: dict[str, int] = field(default_factory=dict)  # frames before it in that file
+    layout: SpillLayout | None = None  # the spill it is read from (a merge may read several)
+    task_index: int = 0  # its task in meta/tasks.parquet
+
+    @property
+    def spill(self) -> SpillLayout:
+        if self.layout is None:
+            raise ValueError(f"episode {self.index} has no spill")
+        return self.layout
 
     @property
     def length(self) -> int:
@@ -55,23 +64,30 @@ def finished_chunks(layout: SpillLayout, bag: BagEntry) -> tuple[BagPlan, list[C
     return plan, [ChunkRef(bag.id, e.chunk, e.frames) for e in entries]
 
 
-def plan_episodes(layout: SpillLayout, bags: list[BagEntry], mode: EpisodeMode) -> list[Episode]:
+def plan_episodes(
+    layout: SpillLayout, bags: list[BagEntry], mode: EpisodeMode, first_index: int = 0, first_frame: int = 0
+) -> list[Episode]:
+    """The spill's episodes, numbered from ``first_index``, their frames from ``first_frame``
+    (both 0 for a new dataset; after the episodes of the spills or the dataset before it)."""
     episodes: list[Episode] = []
-    start = 0
+    start = first_frame
     for bag in bags:
         plan, chunks = finished_chunks(layout, bag)
         groups = [chunks] if mode == "bag" else [[ref] for ref in chunks]
         for group in groups:
-            episode = Episode(len(episodes), bag, plan, group, start, sample_set=mode)
+            episode = Episode(first_index + len(episodes), bag, plan, group, start, sample_set=mode, layout=layout)
             episodes.append(episode)
             start += episode.length
     return episodes
 
 
-def assign_files(episodes: list[Episode], key: str, sizes: list[int], limit_bytes: int) -> None:
+def assign_files(
+    episodes: list[Episode], key: str, sizes: list[int], limit_bytes: int, first_file: tuple[int, int] = (0, 0)
+) -> None:
     """Pack whole episodes into files of at most ``limit_bytes`` (an episode never spans files),
-    the way lerobot does: start a new file when adding the episode would reach the limit."""
-    chunk_index, file_index, used, frames = 0, 0, 0, 0
+    the way lerobot does: start a new file when adding the episode would reach the limit.
+    ``first_file``: the (chunk, file) the first episode goes to (a new file when appending)."""
+    (chunk_index, file_index), used, frames = first_file, 0, 0
     for episode, size in zip(episodes, sizes, strict=True):
         if used > 0 and used + size >= limit_bytes:
             chunk_index, file_index = next_file(chunk_index, file_index)
@@ -84,3 +100,23 @@ def assign_files(episodes: list[Episode], key: str, sizes: list[int], limit_byte
 
 def load_chunk_stats(layout: SpillLayout, ref: ChunkRef) -> ChunkStats:
     return read_chunk_stats(layout, ref.bag_id, ref.chunk, ref.frames)
+
+
+@dataclass
+class MergePlan:
+    """What one merge writes: the episodes of one or more spills, in order, and their tasks."""
+
+    episodes: list[Episode]
+    profile: Profile  # the first spill's (the others agree on everything the dataset shows)
+    depth_cameras: list[Camera]
+    features: dict[str, Any]
+    tasks: list[str]  # task strings in task_index order
+    layouts: list[SpillLayout] = field(default_factory=list)
+
+    @property
+    def cameras(self) -> list[Camera]:
+        return [*robot_for(self.profile).cameras(), *self.depth_cameras]
+
+    @property
+    def frames(self) -> int:
+        return sum(ep.length for ep in self.episodes)

@@ -14,10 +14,9 @@ from typing import Any, cast
 
 from spill2lerobot.bag.wire import COMPRESSED_IMAGE, IMAGE_TYPES, RAW_IMAGE
 from spill2lerobot.errors import UserError
-from spill2lerobot.profiles import kuavo_values
 from spill2lerobot.profiles.base import Between, Camera, FeatureSource, Matrix, Roles, Vector
 from spill2lerobot.profiles.checks import quote
-from spill2lerobot.profiles.kuavo_values import hands
+from spill2lerobot.profiles.kuavo_values import action_names, gap_summary, hands, rebase, state_and_action, state_names
 from spill2lerobot.profiles.options import Profile
 
 CAMERA_TOPICS = {
@@ -213,10 +212,10 @@ class KuavoRobot:
         return cameras(self._profile)
 
     def state_names(self) -> list[str]:
-        return kuavo_values.state_names(self._profile)
+        return state_names(self._profile)
 
     def action_names(self) -> list[str]:
-        return kuavo_values.action_names(self._profile)
+        return action_names(self._profile)
 
     def resolve_topics(self, bag_topics: Mapping[str, object]) -> TopicRoles:
         return resolve_topics(self._profile, bag_topics)
@@ -266,13 +265,13 @@ class KuavoRobot:
 
     def state_and_action(self, roles: Roles, msgs: Mapping[str, Any], between: Between) -> tuple[Vector, Vector]:
         kuavo = cast(TopicRoles, roles)  # from resolve_topics above
-        return kuavo_values.state_and_action(self._profile, kuavo, msgs, between)
+        return state_and_action(self._profile, kuavo, msgs, between)
 
     def timeline_notes(self, roles: Roles, topic_times: Callable[[str], Any], targets_ns: Any) -> list[str]:
         gap_traj = cast(TopicRoles, roles).gap_traj
         if gap_traj is None:
             return []
-        gaps, frames = kuavo_values.gap_summary(topic_times(gap_traj), targets_ns, self._profile.dataset.train_hz)
+        gaps, frames = gap_summary(topic_times(gap_traj), targets_ns, self._profile.dataset.train_hz)
         plural = "" if gaps == 1 else "s"
         return [f"{gaps} gap{plural} in {gap_traj}, {frames} frames will carry the 999 marker (ctrl_change_cmd 1)"]
 
@@ -280,4 +279,4 @@ class KuavoRobot:
         return self._profile.dataset.relative_start or self._profile.dataset.delta_action
 
     def rebase(self, state: Matrix, action: Matrix, first_state: Vector, first_action: Vector) -> tuple[Matrix, Matrix]:
-        return kuavo_values.rebase(self._profile, state, action, first_state, first_action)
+        return rebase(self._profile, state, action, first_state, first_action)

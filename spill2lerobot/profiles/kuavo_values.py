@@ -9,7 +9,7 @@ trajectory's gap flag to the action, like the original converter.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -17,8 +17,25 @@ import numpy.typing as npt
 from spill2lerobot.profiles.base import Between, Matrix, Vector
 from spill2lerobot.profiles.options import Profile
 
-if TYPE_CHECKING:
-    from spill2lerobot.profiles.kuavo import TopicRoles
+
+class KuavoTopics(Protocol):
+    """The topics the value rules read (``kuavo.TopicRoles``)."""
+
+    @property
+    def sensors(self) -> str: ...
+    @property
+    def joint_cmd(self) -> str: ...
+    @property
+    def arm_traj(self) -> str: ...
+    @property
+    def eef_state(self) -> str: ...
+    @property
+    def eef_cmd(self) -> str: ...
+    @property
+    def gap_traj(self) -> str | None: ...
+    @property
+    def cmd_pose(self) -> str | None: ...
+
 
 ARM_SLICES = {"left": slice(12, 19), "right": slice(19, 26)}  # into the 28-joint vectors
 TRAJ_SLICES = {"left": slice(0, 7), "right": slice(7, 14)}  # into the 14 arm-trajectory values
@@ -131,7 +148,7 @@ def eef_values(profile: Profile, msg: Any, command: bool) -> dict[str, F64]:
 
 
 def state_and_action(
-    profile: Profile, roles: TopicRoles, msgs: Mapping[str, Any], between: Between
+    profile: Profile, roles: KuavoTopics, msgs: Mapping[str, Any], between: Between
 ) -> tuple[Vector, Vector]:
     """One frame's ``observation.state`` and ``action`` (float32) from its deserialized messages."""
     joint_q = np.asarray(msgs[roles.sensors].joint_data.joint_q, dtype=np.float64)

@@ -8,6 +8,7 @@ the file and what to do, never a traceback, and no id read from a spill leads ou
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import stat
@@ -48,19 +49,49 @@ class BagEntry(Record):
     path: Annotated[str, Field(min_length=1, max_length=4096)]
     size: Count
     mtime_ns: int
+    # The bag's content identity (bag_fingerprint), the same on any machine; absent in older spills.
+    fingerprint: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")] | None = None
 
     @classmethod
     def of(cls, index: int, path: Path) -> BagEntry:
+        fingerprint = bag_fingerprint(path)
         if path.is_dir():  # a rosbag2 folder: its files' total size and latest modification
             stats = [f.stat() for f in sorted(path.iterdir()) if f.is_file()]
             size, mtime = sum(st.st_size for st in stats), max((st.st_mtime_ns for st in stats), default=0)
-            return cls(id=f"{index:04d}", path=str(path.resolve()), size=size, mtime_ns=mtime)
+            return cls(id=f"{index:04d}", path=str(path.resolve()), size=size, mtime_ns=mtime, fingerprint=fingerprint)
         info = path.stat()
-        return cls(id=f"{index:04d}", path=str(path.resolve()), size=info.st_size, mtime_ns=info.st_mtime_ns)
+        return cls(
+            id=f"{index:04d}",
+            path=str(path.resolve()),
+            size=info.st_size,
+            mtime_ns=info.st_mtime_ns,
+            fingerprint=fingerprint,
+        )
 
     @property
     def name(self) -> str:
         return Path(self.path).name
+
+
+FINGERPRINT_SPAN = 1024 * 1024  # bytes hashed at each end of a bag file
+
+
+def bag_fingerprint(path: Path) -> str:
+    """A bag's identity that survives copying to another machine: sha256 over the size and the
+    first and last MiB of each file (a ROS1 bag's index and an MCAP's summary are at its end)."""
+    digest = hashlib.sha256()
+    files = [f for f in sorted(path.iterdir()) if f.is_file()] if path.is_dir() else [path]
+    for file in files:
+        info = file.stat()
+        digest.update(f"{file.name if path.is_dir() else ''}\0{info.st_size}\0".encode())
+        if not stat.S_ISREG(info.st_mode):  # never open a device or a pipe
+            continue
+        size = info.st_size
+        with open(file, "rb") as handle:
+            digest.update(handle.read(FINGERPRINT_SPAN))
+            handle.seek(max(0, size - FINGERPRINT_SPAN))
+            digest.update(handle.read(FINGERPRINT_SPAN))
+    return digest.hexdigest()
 
 
 class BagPlan(Record):

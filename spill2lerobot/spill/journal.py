@@ -97,7 +97,10 @@ def manifest_difference(old: Manifest, new: Manifest) -> str | None:
     if list(old_bags) != list(new_bags):
         return "the input bags differ"
     for path, bag in new_bags.items():
-        if bag != old_bags[path]:
+        before = old_bags[path]
+        if before.fingerprint is None:  # a spill made before bags had fingerprints
+            bag = bag.model_copy(update={"fingerprint": None})
+        if bag != before:
             return f"{path} changed since the spill was made (size or modification time)"
     return None
 

@@ -12,7 +12,7 @@ from gen_kuavo_bag import write_kuavo_bag
 from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
 from spill2lerobot.errors import UserError
-from spill2lerobot.merge.merge import run_merge
+from spill2lerobot.merge.run import run_merge
 from spill2lerobot.profiles import load_profile
 from spill2lerobot.spill.stage1 import run_stage1
 
