@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from spill2lerobot.errors import UserError
@@ -14,6 +14,7 @@ from spill2lerobot.merge.plan import EpisodeMode
 from spill2lerobot.profiles import Profile
 from spill2lerobot.safety import SPILL_MARKER, check_locations, has_marker
 from spill2lerobot.spill import journal
+from spill2lerobot.spill.bag_spill import BagResult
 from spill2lerobot.spill.format import BagEntry
 from spill2lerobot.spill.layout import SpillLayout
 from spill2lerobot.spill.ownership import claim_spill, remove_spill
@@ -26,6 +27,8 @@ from spill2lerobot.spill.stage1 import spill_bags
 class ConvertResult:
     merge: MergeResult | None  # None: OUT was already converted by an earlier run
     stage1_seconds: float
+    bags: list[BagResult] = field(default_factory=list)  # stage 1 of each bag converted
+    skipped: list[str] = field(default_factory=list)  # appending: bags already in OUT
 
 
 def default_spill(out: Path) -> Path:
@@ -61,12 +64,12 @@ def run_convert(
         return ConvertResult(None, 0.0)
     with claim_spill(layout, "convert", create=True, restart=restart):
         started = time.monotonic()
-        spill_bags(layout, bags, profile, jobs=jobs, progress=progress, position=position)
+        done = spill_bags(layout, bags, profile, jobs=jobs, progress=progress, position=position)
         stage1_seconds = time.monotonic() - started
-        result = merge_spill(layout, out, episodes, progress)
+        result = merge_spill(layout, out, episodes, progress, stage1_seconds)
         if not keep_spill:
             _remove(layout, progress)
-    return ConvertResult(result, stage1_seconds)
+    return ConvertResult(result, stage1_seconds, done)
 
 
 def _finished_here(layout: SpillLayout, profile: Profile, bags: list[Path]) -> bool:
@@ -104,10 +107,12 @@ def _convert_append(
     dataset = read_dataset(out)
     precheck(dataset, profile)
     new: list[Path] = []
+    skipped: list[str] = []
     for bag in bags:
         entry = BagEntry.of(len(new), bag)
         if dataset.has_bag(entry.fingerprint or "", entry.path):
             progress(f"{entry.path}: already in {out}, skipped")
+            skipped.append(entry.path)
         else:
             new.append(bag)
     if not new:
@@ -115,12 +120,12 @@ def _convert_append(
             with claim_spill(layout, "convert", create=False):
                 _remove(layout, progress)
         progress(f"{out}: every bag is already in the dataset; nothing to append")
-        return ConvertResult(None, 0.0)
+        return ConvertResult(None, 0.0, skipped=skipped)
     with claim_spill(layout, "convert", create=True, restart=restart):
         started = time.monotonic()
-        spill_bags(layout, new, profile, jobs=jobs, progress=progress, position=position)
+        done = spill_bags(layout, new, profile, jobs=jobs, progress=progress, position=position)
         stage1_seconds = time.monotonic() - started
-        result = append_spills([layout], out, episodes, progress)
+        result = append_spills([layout], out, episodes, progress, stage1_seconds)
         if not keep_spill:
             _remove(layout, progress)
-    return ConvertResult(result, stage1_seconds)
+    return ConvertResult(result, stage1_seconds, done, skipped)

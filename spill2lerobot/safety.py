@@ -30,7 +30,7 @@ _SPILL_BAG_FILE = re.compile(
     rf"(plan\.json|report\.json|journal\.jsonl|chunk-[0-9]{{5}}\.(parquet|stats\.json|[A-Za-z0-9_]+\.mp4)){_TMP}"
 )
 _OUT_FILE = re.compile(
-    rf"(file-[0-9]{{3,}}\.(parquet|mp4)|info\.json|stats\.json|tasks\.parquet|spill2lerobot_report\.json){_TMP}"
+    rf"(file-[0-9]{{3,}}\.(parquet|mp4)|info\.json|stats\.json|tasks\.parquet|spill2lerobot_report\.json|spill2lerobot_provenance\.json){_TMP}"
 )
 _OUT_DIR = re.compile(r"meta|data|videos|episodes|chunk-[0-9]{3,}|observation\.[A-Za-z0-9_.]+|action")
 
@@ -53,7 +53,7 @@ def spill_name_is_ours(parts: tuple[str, ...], is_dir: bool) -> bool:
 def output_name_is_ours(parts: tuple[str, ...], is_dir: bool) -> bool:
     """Names merge writes in OUT.partial: meta/, data/, videos/ and lerobot's file names."""
     if len(parts) == 1 and not is_dir:
-        return parts[0] in (PARTIAL_MARKER, LOCK_NAME)
+        return parts[0] in (PARTIAL_MARKER, LOCK_NAME) or re.fullmatch(rf"README\.md{_TMP}", parts[0]) is not None
     if parts[0] not in ("meta", "data", "videos"):
         return False
     if is_dir:

@@ -21,9 +21,13 @@ def assert_same_dataset(a, b, *, same_sources: bool = True):
     files_b = sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
     assert files_a == files_b
     for rel in files_a:
-        if not same_sources and rel.name == "spill2lerobot_report.json":
+        if not same_sources and rel.name in ("spill2lerobot_report.json", "spill2lerobot_provenance.json"):
             continue
-        if rel.suffix == ".parquet":
+        if rel.name == "spill2lerobot_provenance.json":
+            assert provenance_without_timings(a / rel) == provenance_without_timings(b / rel), rel
+        elif rel.suffix == ".md":
+            assert (a / rel).read_text() == (b / rel).read_text(), rel
+        elif rel.suffix == ".parquet":
             assert pq.read_table(a / rel).equals(pq.read_table(b / rel)), rel
         elif rel.suffix == ".mp4":
             frames_a, frames_b = decoded_frames(a / rel), decoded_frames(b / rel)
@@ -32,3 +36,12 @@ def assert_same_dataset(a, b, *, same_sources: bool = True):
                 np.testing.assert_array_equal(x, y)
         else:
             assert json.loads((a / rel).read_text()) == json.loads((b / rel).read_text()), rel
+
+
+def provenance_without_timings(path):
+    """The provenance, less what differs between two identical runs (when, how long)."""
+    document = json.loads(path.read_text())
+    for run in document["runs"]:
+        run.pop("finished")
+        run.pop("timings")
+    return document

@@ -2,22 +2,45 @@
 
 from __future__ import annotations
 
+import logging
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
+from spill2lerobot.cli import results
 from spill2lerobot.cli.group import cli
-from spill2lerobot.cli.options import append_option, episodes_option, jobs_option, profile_options, restart_option
+from spill2lerobot.cli.logs import quiet, verbosity_options
+from spill2lerobot.cli.options import (
+    append_option,
+    episodes_option,
+    jobs_option,
+    json_option,
+    profile_options,
+    restart_option,
+)
 from spill2lerobot.profiles import load_profile
 from spill2lerobot.spill.progress import Position
 
 if TYPE_CHECKING:
     from spill2lerobot.merge.plan import EpisodeMode
+    from spill2lerobot.profiles import Profile
+
+logger = logging.getLogger(__name__)
 
 
 def echo(message: str) -> None:
-    click.echo(message, err=True)
+    logger.info(message)
+
+
+def _live(position: Position, jobs: int) -> Position:
+    """Progress bars when stderr is a terminal (and not -q; --jobs workers print plain lines)."""
+    if sys.stderr.isatty() and not quiet() and jobs == 1:
+        from spill2lerobot.cli.display import TerminalDisplay
+
+        position.display = TerminalDisplay()
+    return position
 
 
 @cli.command(epilog="\b\nExample:\n  spill2lerobot stage1 demos/ /data/spill --set dataset.which_arm=left")
@@ -26,6 +49,8 @@ def echo(message: str) -> None:
 @profile_options
 @restart_option
 @jobs_option
+@json_option
+@verbosity_options
 @click.pass_context
 def stage1(
     ctx: click.Context,
@@ -35,13 +60,16 @@ def stage1(
     overrides: tuple[str, ...],
     restart: bool,
     jobs: int,
+    as_json: bool,
 ) -> None:
     """Stream BAGS (files or folders) into spill chunks in SPILL. Re-run to resume."""
     profile = load_profile(config, overrides)  # first: a bad profile is refused before the heavy imports
     from spill2lerobot.spill.stage1 import run_stage1
 
-    position = ctx.ensure_object(Position)
-    run_stage1(list(bags), spill, profile, restart=restart, jobs=jobs, progress=echo, position=position)
+    position = _live(ctx.ensure_object(Position), jobs)
+    done = run_stage1(list(bags), spill, profile, restart=restart, jobs=jobs, progress=echo, position=position)
+    if as_json:
+        results.print_json(results.stage1_json(str(spill), done))
 
 
 @cli.command(
@@ -53,7 +81,9 @@ def stage1(
 @click.argument("out", type=click.Path(path_type=Path))
 @episodes_option(explained=True)
 @append_option
-def merge(spills: tuple[Path, ...], out: Path, episodes: str, append: bool) -> None:
+@json_option
+@verbosity_options
+def merge(spills: tuple[Path, ...], out: Path, episodes: str, append: bool, as_json: bool) -> None:
     """Turn SPILLS into a LeRobot v3.0 dataset in OUT (video is remuxed, not re-encoded), episodes
     in the order of the spills; with --append, add them to the existing dataset OUT."""
     from spill2lerobot.merge.run import run_merge
@@ -61,6 +91,8 @@ def merge(spills: tuple[Path, ...], out: Path, episodes: str, append: bool) -> N
     result = run_merge(list(spills), out, _mode(episodes), progress=echo, append=append)
     what = "appended" if append else "episodes"
     echo(f"{result.output}: {result.episodes} {what}, {result.frames} frames ({result.seconds:.1f} s)")
+    if as_json:
+        results.print_json({"command": "merge", **(results.merge_json(result, append) or {})})
 
 
 @cli.command(
@@ -79,6 +111,9 @@ def merge(spills: tuple[Path, ...], out: Path, episodes: str, append: bool) -> N
 @restart_option
 @jobs_option
 @append_option
+@click.option("--dry-run", is_flag=True, help="Plan every bag from its index and report; write nothing.")
+@json_option
+@verbosity_options
 @click.pass_context
 def convert(
     ctx: click.Context,
@@ -91,10 +126,15 @@ def convert(
     restart: bool,
     jobs: int,
     append: bool,
+    dry_run: bool,
+    as_json: bool,
 ) -> None:
     """stage1 + merge in one go. Re-run the same command to resume."""
     profile = load_profile(config, overrides)  # first: a bad profile is refused before the heavy imports
-    from spill2lerobot.convert import run_convert
+    if dry_run:
+        _dry_run(list(bags), out, profile, spill, append, as_json)
+        return
+    from spill2lerobot.convert import default_spill, run_convert
 
     outcome = run_convert(
         list(bags),
@@ -105,7 +145,7 @@ def convert(
         restart=restart,
         jobs=jobs,
         progress=echo,
-        position=ctx.ensure_object(Position),
+        position=_live(ctx.ensure_object(Position), jobs),
         append=append,
     )
     if outcome.merge is not None:
@@ -114,20 +154,52 @@ def convert(
             f"{result.output}: {result.episodes} episodes, {result.frames} frames "
             f"(stage1 {outcome.stage1_seconds:.1f} s, merge {result.seconds:.1f} s)"
         )
+    if as_json:
+        results.print_json(results.convert_json(str(spill or default_spill(out)), outcome, append))
+
+
+def _dry_run(bags: list[Path], out: Path, profile: Profile, spill: Path | None, append: bool, as_json: bool) -> None:
+    """convert --dry-run: the plan of every bag, nothing written; exit 2 (one bag) or 3 on errors."""
+    from spill2lerobot.convert import default_spill
+    from spill2lerobot.dry_run import dry_run
+    from spill2lerobot.errors import UserError
+    from spill2lerobot.safety import check_locations
+    from spill2lerobot.spill.planning import select_bags
+
+    check_locations([*bags, *select_bags(bags, profile)], spill=spill or default_spill(out), out=out)
+    if out.exists() and not append:
+        raise UserError(f"{out}: already exists; remove it or choose another output folder")
+    planned = dry_run(bags, profile)
+    for bag in planned:
+        echo(bag.line())
+    failed = [bag for bag in planned if bag.error is not None]
+    frames = sum(bag.frames for bag in planned if bag.error is None)
+    echo(f"dry run: {len(planned) - len(failed)}/{len(planned)} bags ready, {frames} frames; nothing written")
+    if as_json:
+        results.print_json(
+            {"command": "convert", "dry_run": True, "bags": [b.to_json() for b in planned], "frames": frames}
+        )
+    if failed:
+        sys.exit(2 if len(planned) == 1 else 3)
 
 
 @cli.command(epilog="\b\nExample:\n  spill2lerobot status /data/spill")
 @click.argument("spill", type=click.Path(path_type=Path))
-def status(spill: Path) -> None:
+@json_option
+@verbosity_options
+def status(spill: Path, as_json: bool) -> None:
     """Show, per bag of SPILL, the chunks and frames done and what remains."""
     from spill2lerobot.spill.layout import SpillLayout
     from spill2lerobot.spill.status import spill_status
 
     statuses = spill_status(SpillLayout(spill))
+    show = echo if as_json else click.echo  # with --json the lines go to stderr
     for bag_status in statuses:
-        click.echo(bag_status.line())
+        show(bag_status.line())
     done = sum(s.finished for s in statuses)
-    click.echo(f"{done}/{len(statuses)} bags finished" + ("; run merge" if done == len(statuses) else ""))
+    show(f"{done}/{len(statuses)} bags finished" + ("; run merge" if done == len(statuses) else ""))
+    if as_json:
+        results.print_json(results.status_json(str(spill), statuses))
 
 
 def _mode(episodes: str) -> EpisodeMode:

@@ -7,6 +7,8 @@ from typing import ClassVar
 
 import click
 
+from spill2lerobot.cli.logs import verbosity_options
+
 EXIT_CODES = """\b
 Exit codes:
   0    ok
@@ -39,5 +41,6 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_CODES)
 @click.version_option(package_name="spill2lerobot", prog_name="spill2lerobot")
+@verbosity_options
 def cli() -> None:
     """Convert ROS bags into LeRobot v3.0 datasets with flat memory, resumably."""

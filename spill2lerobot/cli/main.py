@@ -12,6 +12,7 @@ from typing import NoReturn
 import click
 
 from spill2lerobot.cli.group import cli
+from spill2lerobot.cli.logs import setup_logging
 from spill2lerobot.errors import UserError
 from spill2lerobot.process import prepare_process
 from spill2lerobot.spill.progress import Position
@@ -33,6 +34,7 @@ def _raise_on_sigterm() -> None:
 
 def main() -> None:
     prepare_process()
+    setup_logging()
     _raise_on_sigterm()
     position = Position()  # where stage 1 is: the commands keep it up to date
     try:

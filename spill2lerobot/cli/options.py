@@ -51,3 +51,12 @@ APPEND_HELP = (
 
 def append_option(command: F) -> F:
     return click.option("--append", is_flag=True, help=APPEND_HELP)(command)
+
+
+def json_option(command: F) -> F:
+    return click.option(
+        "--json",
+        "as_json",
+        is_flag=True,
+        help="Print what the command found and did as one JSON document on stdout (messages stay on stderr).",
+    )(command)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from spill2lerobot.cli.logs import verbosity_options
 from spill2lerobot.inspect.report import inspect_bag, report_lines
 from spill2lerobot.profiles import load_profile
 
@@ -17,6 +18,7 @@ from spill2lerobot.profiles import load_profile
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a profile option.")
 @click.option("--suggest", "want_profile", is_flag=True, help="Print a starting profile (YAML) adapted to this bag.")
 @click.option("--json", "as_json", is_flag=True, help="Print the facts as one JSON document.")
+@verbosity_options
 def inspect_command(
     bag: Path, config: Path | None, overrides: tuple[str, ...], want_profile: bool, as_json: bool
 ) -> None:

@@ -25,11 +25,13 @@ from spill2lerobot import lerobot_format
 from spill2lerobot.errors import UserError
 from spill2lerobot.fsutil import ExchangeUnsupported, exchange, fsync_dir, where_disk_filled, write_json_atomic
 from spill2lerobot.lock import FolderLock
+from spill2lerobot.merge.card import CARD_PATH, card_is_ours, write_card
 from spill2lerobot.merge.compat import dataset_difference
 from spill2lerobot.merge.episodes_table import episode_rows, write_episode_rows
 from spill2lerobot.merge.existing import REPORT_PATH, Dataset, read_dataset
 from spill2lerobot.merge.merge import MergeResult, check_chunks, dataset_features, plan_merge, write_episode_files
 from spill2lerobot.merge.plan import EpisodeMode, MergePlan
+from spill2lerobot.merge.provenance import PROVENANCE_PATH, provenance, read_provenance
 from spill2lerobot.merge.report import STAMPS_CHECKED, bag_identity, conversion_report
 from spill2lerobot.profiles import Profile
 from spill2lerobot.safety import LOCK_NAME, has_marker, output_name_is_ours, write_marker
@@ -44,6 +46,8 @@ REWRITTEN = {  # files of OUT the new tree replaces (never hard-linked: never wr
     lerobot_format.STATS_PATH,
     lerobot_format.TASKS_PATH,
     REPORT_PATH,
+    PROVENANCE_PATH,
+    CARD_PATH,  # only when spill2lerobot wrote it (card_is_ours): someone else's card is kept
 }
 OURS_AT_ROOT = {APPEND_MARKER, LOCK_NAME, *PROBES}
 
@@ -53,7 +57,11 @@ def staging_of(out: Path) -> Path:
 
 
 def append_spills(
-    layouts: Sequence[SpillLayout], out: Path, mode: EpisodeMode, progress: Callable[[str], None]
+    layouts: Sequence[SpillLayout],
+    out: Path,
+    mode: EpisodeMode,
+    progress: Callable[[str], None],
+    stage1_seconds: float | None = None,
 ) -> MergeResult:
     """Append claimed spills' bags (the caller holds their locks) to the dataset OUT."""
     started = time.monotonic()
@@ -76,7 +84,7 @@ def append_spills(
     check_chunks(plan)
     work, lock = _claim_staging(out)
     try:
-        _build(plan, dataset, work, progress)
+        _build(plan, dataset, work, progress, (started, stage1_seconds))
         _swap(work, out)
     except OSError as exc:  # disk full or failing: OUT is the old dataset; drop the new tree
         lock.release()
@@ -161,7 +169,14 @@ def _probe_exchange(work: Path) -> None:
         b.rmdir()
 
 
-def _build(plan: MergePlan, dataset: Dataset, work: Path, progress: Callable[[str], None]) -> None:
+def _build(
+    plan: MergePlan,
+    dataset: Dataset,
+    work: Path,
+    progress: Callable[[str], None],
+    timing: tuple[float, float | None],
+) -> None:
+    """``timing``: when the append started, and how long its stage 1 took (convert)."""
     link_tree(dataset.root, work)
     stats = write_episode_files(plan, work, progress, dataset.next_files)
     meta = dataset.next_files["meta"]
@@ -174,10 +189,22 @@ def _build(plan: MergePlan, dataset: Dataset, work: Path, progress: Callable[[st
     write_episode_rows(rows, path, dataset.episodes_schema)
     lerobot_format.write_tasks(work / lerobot_format.TASKS_PATH, plan.tasks)
     write_json_atomic(work / lerobot_format.STATS_PATH, to_jsonable(aggregate([*dataset.episode_stats, *stats])))
-    write_json_atomic(work / lerobot_format.INFO_PATH, _info(dataset, plan))
+    info = _info(dataset, plan)
+    write_json_atomic(work / lerobot_format.INFO_PATH, info)
     report = dataset.report or {"bags": []}
     bags = [*report.get("bags", []), *conversion_report(plan.episodes, fingerprints=True)]
     write_json_atomic(work / REPORT_PATH, {**report, "stamps_checked": STAMPS_CHECKED, "bags": bags})
+    started, stage1_seconds = timing
+    origin = provenance(
+        plan,
+        command="append",
+        merge_seconds=time.monotonic() - started,
+        stage1_seconds=stage1_seconds,
+        previous=read_provenance(dataset.root),
+    )
+    write_json_atomic(work / PROVENANCE_PATH, origin)
+    if card_is_ours(dataset.root / CARD_PATH):
+        write_card(work, info, origin)
     _sync_tree(work)
 
 
@@ -203,9 +230,13 @@ def link_tree(source: Path, target: Path) -> None:
                 (target / rel / name).mkdir(exist_ok=True)
         for name in sorted(files):
             sub = (rel / name).as_posix()
-            if sub in REWRITTEN or (rel == Path(".") and name in OURS_AT_ROOT):
+            if _rewritten(source, sub) or (rel == Path(".") and name in OURS_AT_ROOT):
                 continue
             os.link(Path(folder) / name, target / rel / name, follow_symlinks=False)
+
+
+def _rewritten(source: Path, sub: str) -> bool:
+    return sub in REWRITTEN and (sub != CARD_PATH or card_is_ours(source / sub))
 
 
 def _sync_tree(root: Path) -> None:

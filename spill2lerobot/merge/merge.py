@@ -20,11 +20,13 @@ from spill2lerobot.errors import UserError
 from spill2lerobot.fsutil import commit, fsync_dir, tmp_path, where_disk_filled, write_json_atomic
 from spill2lerobot.lerobot_format import FileIndex
 from spill2lerobot.lock import FolderLock
+from spill2lerobot.merge.card import write_card
 from spill2lerobot.merge.compat import dataset_difference
 from spill2lerobot.merge.episode_stats import depth_stats, episode_columns, image_stats, lowdim_stats
 from spill2lerobot.merge.episodes_table import episode_rows, write_episode_rows
 from spill2lerobot.merge.existing import REPORT_PATH  # what each bag gave (lerobot ignores this file)
 from spill2lerobot.merge.plan import Episode, EpisodeMode, MergePlan, assign_files, plan_episodes
+from spill2lerobot.merge.provenance import PROVENANCE_PATH, provenance
 from spill2lerobot.merge.report import STAMPS_CHECKED, conversion_report
 from spill2lerobot.merge.video import remux_segments
 from spill2lerobot.profiles import Camera, Profile, robot_for
@@ -251,14 +253,22 @@ def _claim_output(out: Path) -> tuple[Path, FolderLock]:
 
 
 def merge_spill(
-    layout: SpillLayout, out: Path, mode: EpisodeMode = "bag", progress: Callable[[str], None] = print
+    layout: SpillLayout,
+    out: Path,
+    mode: EpisodeMode = "bag",
+    progress: Callable[[str], None] = print,
+    stage1_seconds: float | None = None,
 ) -> MergeResult:
     """Merge a claimed spill (the caller holds its lock) into a new dataset OUT."""
-    return merge_spills([layout], out, mode, progress)
+    return merge_spills([layout], out, mode, progress, stage1_seconds)
 
 
 def merge_spills(
-    layouts: Sequence[SpillLayout], out: Path, mode: EpisodeMode = "bag", progress: Callable[[str], None] = print
+    layouts: Sequence[SpillLayout],
+    out: Path,
+    mode: EpisodeMode = "bag",
+    progress: Callable[[str], None] = print,
+    stage1_seconds: float | None = None,
 ) -> MergeResult:
     """Merge claimed spills (the caller holds their locks), episodes in their order: every chunk
     is checked before OUT.partial is made, so a damaged spill leaves nothing behind."""
@@ -267,7 +277,7 @@ def merge_spills(
     check_chunks(plan)
     work, lock = _claim_output(out)
     try:
-        return _merge_into(plan, work, out, progress, started)
+        return _merge_into(plan, work, out, progress, started, stage1_seconds)
     except OSError as exc:  # disk full or failing: drop the half-written output (frees its space)
         remove_owned(work, PARTIAL_MARKER, output_name_is_ours)
         raise where_disk_filled(exc, work) from None
@@ -296,7 +306,14 @@ def _first_of_bag(episodes: list[Episode], episode: Episode) -> Episode:
     return next(ep for ep in episodes if ep.spill is episode.spill and ep.bag.id == episode.bag.id)
 
 
-def _merge_into(plan: MergePlan, work: Path, out: Path, progress: Callable[[str], None], started: float) -> MergeResult:
+def _merge_into(
+    plan: MergePlan,
+    work: Path,
+    out: Path,
+    progress: Callable[[str], None],
+    started: float,
+    stage1_seconds: float | None,
+) -> MergeResult:
     stats = write_episode_files(plan, work, progress)
     write_episode_rows(
         episode_rows(plan, stats), work / lerobot_format.EPISODES_PATH.format(chunk_index=0, file_index=0)
@@ -313,6 +330,9 @@ def _merge_into(plan: MergePlan, work: Path, out: Path, progress: Callable[[str]
     )
     write_json_atomic(work / lerobot_format.INFO_PATH, info)
     write_json_atomic(work / REPORT_PATH, {"stamps_checked": STAMPS_CHECKED, "bags": conversion_report(plan.episodes)})
+    origin = provenance(plan, command="merge", merge_seconds=time.monotonic() - started, stage1_seconds=stage1_seconds)
+    write_json_atomic(work / PROVENANCE_PATH, origin)
+    write_card(work, info, origin)
     if out.exists() or out.is_symlink():  # made by someone else while we worked: never replaced
         raise UserError(f"{out}: appeared while merging; {work} holds the dataset, rename it yourself")
     work.rename(out)

@@ -22,7 +22,9 @@ from spill2lerobot.profiles.options import Profile
 from spill2lerobot.profiles.robots import check_robot_options
 from spill2lerobot.profiles.validation_errors import user_error
 
-DEFAULT_PROFILE = Path(__file__).resolve().parents[2] / "configs" / "kuavo.yaml"
+# Shipped inside the package (a wheel has it); configs/ at the top of the checkout holds the same
+# files for users to read and copy (tests/profiles/test_packaged_profiles.py keeps them equal).
+DEFAULT_PROFILE = Path(__file__).resolve().parents[1] / "configs" / "kuavo.yaml"
 
 # Reading: a profile is a few KB; these bound the work a hostile file can cause.
 MAX_PROFILE_BYTES = 1 << 20

@@ -38,6 +38,7 @@ class BagResult:
     chunks_this_run: int
     bytes_read: int
     seconds: float
+    report: dict[str, Any] | None = None  # the bag's conversion report (faults), once stage 1 is done
 
 
 def spill_bag(target: BagTarget, parallel_bags: int = 1) -> BagResult:
@@ -103,6 +104,8 @@ def _spill_open_bag(bag: Bag, target: BagTarget, started: float, parallel_bags: 
         topics=tuple(plan.topics),
     )
     done = _usable_chunks(target, plan, shape)
+    if target.position.display is not None:
+        target.position.display.bag_planned(plan.frames, sum(e.frames for e in done))
     journal.rewrite_journal(layout, entry.id, done)
     clear_unfinished(layout, entry.id, len(done))
     if len(done) == plan.chunks:

@@ -194,9 +194,14 @@ class ChunkSpiller:
         rate = self._frames_done / max(1e-9, time.monotonic() - self._started)
         remaining = self._plan.frames - (entry.first_frame + entry.frames)
         eta = remaining / rate if rate > 0 else 0.0
-        target.progress(
-            f"{target.entry.name}: chunk {entry.chunk + 1}/{self._plan.chunks}, {rate:.1f} frames/s, ETA {_hms(eta)}"
-        )
+        display = target.position.display
+        if display is not None:
+            display.advance(entry.frames, self._bag.bytes_read)
+        else:
+            target.progress(
+                f"{target.entry.name}: chunk {entry.chunk + 1}/{self._plan.chunks}, {rate:.1f} frames/s, "
+                f"ETA {_hms(eta)}"
+            )
 
 
 def camera_stats(result: SegmentResult) -> CameraStats:

@@ -93,9 +93,10 @@ def spill_bags(
     for outcome in outcomes:
         if isinstance(outcome, BagResult):
             r = outcome
+            r.report = bag_report(layout, r.entry)
             progress(
                 f"{r.entry.name}: {r.frames} frames in {r.chunks_total} chunks ({r.chunks_this_run} written now, "
-                f"{r.seconds:.1f} s, {r.bytes_read / 1e6:.1f} MB read); {summary_line(bag_report(layout, r.entry))}"
+                f"{r.seconds:.1f} s, {r.bytes_read / 1e6:.1f} MB read); {summary_line(r.report)}"
             )
     failures = [o for o in outcomes if isinstance(o, BagFailure)]
     if failures:
@@ -120,14 +121,31 @@ def _one_by_one(
     layout: SpillLayout, entries: list[BagEntry], profile: Profile, progress: ProgressFn, position: Position
 ) -> list[BagResult | BagFailure]:
     outcomes: list[BagResult | BagFailure] = []
-    for number, entry in enumerate(entries, 1):
-        position.start_bag(number, len(entries))
-        progress(f"bag {number}/{len(entries)}: {entry.path}")
-        try:
-            outcomes.append(spill_bag(BagTarget(layout, entry, profile, progress, position)))
-        except UserError as exc:
-            if len(entries) == 1:
-                raise
-            progress(f"error: {exc}")
-            outcomes.append(BagFailure(entry, str(exc)))
+    display = position.display
+    if display is not None:
+        display.start([entry.size for entry in entries])
+    try:
+        for number, entry in enumerate(entries, 1):
+            position.start_bag(number, len(entries))
+            progress(f"bag {number}/{len(entries)}: {entry.path}")
+            if display is not None:
+                display.bag_started(number, entry.name)
+            outcomes.append(_one_bag(layout, entry, profile, progress, position, len(entries)))
+            if display is not None:
+                display.bag_finished()
+    finally:
+        if display is not None:
+            display.close()
     return outcomes
+
+
+def _one_bag(
+    layout: SpillLayout, entry: BagEntry, profile: Profile, progress: ProgressFn, position: Position, bags: int
+) -> BagResult | BagFailure:
+    try:
+        return spill_bag(BagTarget(layout, entry, profile, progress, position))
+    except UserError as exc:
+        if bags == 1:
+            raise
+        progress(f"error: {exc}")
+        return BagFailure(entry, str(exc))

@@ -58,6 +58,23 @@ class Report:
         out += [f"{where}: {count} more problems not shown" for where, count in self._hidden.items()]
         return out + self.warnings + self.notes
 
+    def to_json(self) -> dict[str, object]:
+        """What ``lines`` and ``summary`` say, as one document (``validate --json``)."""
+        return {
+            "command": "validate",
+            "dataset": str(self.root),
+            "ok": self.ok,
+            "episodes": self.episodes,
+            "frames": self.frames,
+            "videos": self.videos,
+            "bags": self.bags,
+            "frames_compared": self.compared,
+            "problems": len(self.problems),
+            "problem_lines": [line for line in self.problems if line],
+            "warnings": self.warnings,
+            "notes": self.notes,
+        }
+
     def summary(self) -> str:
         if self.ok:
             line = f"OK: {_count(self.episodes, 'episode')}, {_count(self.frames, 'frame')}, "
