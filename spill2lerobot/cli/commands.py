@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING
 
 import click
 
-from spill2lerobot.cli import results
 from spill2lerobot.cli.group import cli
 from spill2lerobot.cli.logs import quiet, verbosity_options
 from spill2lerobot.cli.options import (
@@ -20,6 +19,7 @@ from spill2lerobot.cli.options import (
     profile_options,
     restart_option,
 )
+from spill2lerobot.cli.results import convert_json, merge_json, print_json, stage1_json, status_json
 from spill2lerobot.profiles import load_profile
 from spill2lerobot.spill.progress import Position
 
@@ -69,7 +69,7 @@ def stage1(
     position = _live(ctx.ensure_object(Position), jobs)
     done = run_stage1(list(bags), spill, profile, restart=restart, jobs=jobs, progress=echo, position=position)
     if as_json:
-        results.print_json(results.stage1_json(str(spill), done))
+        print_json(stage1_json(str(spill), done))
 
 
 @cli.command(
@@ -92,7 +92,7 @@ def merge(spills: tuple[Path, ...], out: Path, episodes: str, append: bool, as_j
     what = "appended" if append else "episodes"
     echo(f"{result.output}: {result.episodes} {what}, {result.frames} frames ({result.seconds:.1f} s)")
     if as_json:
-        results.print_json({"command": "merge", **(results.merge_json(result, append) or {})})
+        print_json({"command": "merge", **(merge_json(result, append) or {})})
 
 
 @cli.command(
@@ -155,7 +155,7 @@ def convert(
             f"(stage1 {outcome.stage1_seconds:.1f} s, merge {result.seconds:.1f} s)"
         )
     if as_json:
-        results.print_json(results.convert_json(str(spill or default_spill(out)), outcome, append))
+        print_json(convert_json(str(spill or default_spill(out)), outcome, append))
 
 
 def _dry_run(bags: list[Path], out: Path, profile: Profile, spill: Path | None, append: bool, as_json: bool) -> None:
@@ -176,7 +176,7 @@ def _dry_run(bags: list[Path], out: Path, profile: Profile, spill: Path | None, 
     frames = sum(bag.frames for bag in planned if bag.error is None)
     echo(f"dry run: {len(planned) - len(failed)}/{len(planned)} bags ready, {frames} frames; nothing written")
     if as_json:
-        results.print_json(
+        print_json(
             {"command": "convert", "dry_run": True, "bags": [b.to_json() for b in planned], "frames": frames}
         )
     if failed:
@@ -199,7 +199,7 @@ def status(spill: Path, as_json: bool) -> None:
     done = sum(s.finished for s in statuses)
     show(f"{done}/{len(statuses)} bags finished" + ("; run merge" if done == len(statuses) else ""))
     if as_json:
-        results.print_json(results.status_json(str(spill), statuses))
+        print_json(status_json(str(spill), statuses))
 
 
 def _mode(episodes: str) -> EpisodeMode:
