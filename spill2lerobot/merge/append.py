@@ -176,7 +176,8 @@ def _build(plan: MergePlan, dataset: Dataset, work: Path, progress: Callable[[st
     write_json_atomic(work / lerobot_format.STATS_PATH, to_jsonable(aggregate([*dataset.episode_stats, *stats])))
     write_json_atomic(work / lerobot_format.INFO_PATH, _info(dataset, plan))
     report = dataset.report or {"bags": []}
-    bags = [*report.get("bags", []), *conversion_report(plan.episodes, fingerprints=True)]
+    skew = plan.profile.faults.max_skew_ms
+    bags = [*report.get("bags", []), *conversion_report(plan.episodes, fingerprints=True, max_skew_ms=skew)]
     write_json_atomic(work / REPORT_PATH, {**report, "stamps_checked": STAMPS_CHECKED, "bags": bags})
     _sync_tree(work)
 

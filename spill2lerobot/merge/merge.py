@@ -312,7 +312,8 @@ def _merge_into(plan: MergePlan, work: Path, out: Path, progress: Callable[[str]
         robot_type=plan.profile.dataset.robot_type,
     )
     write_json_atomic(work / lerobot_format.INFO_PATH, info)
-    write_json_atomic(work / REPORT_PATH, {"stamps_checked": STAMPS_CHECKED, "bags": conversion_report(plan.episodes)})
+    bags = conversion_report(plan.episodes, max_skew_ms=plan.profile.faults.max_skew_ms)
+    write_json_atomic(work / REPORT_PATH, {"stamps_checked": STAMPS_CHECKED, "bags": bags})
     if out.exists() or out.is_symlink():  # made by someone else while we worked: never replaced
         raise UserError(f"{out}: appeared while merging; {work} holds the dataset, rename it yourself")
     work.rename(out)
