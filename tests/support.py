@@ -90,3 +90,22 @@ def tree_bytes(root: Path) -> dict[str, bytes]:
         else:
             out[rel] = path.read_bytes()
     return out
+
+
+# --- quality and preview (tests/validate/test_quality.py, tests/preview/test_preview_page.py) ---
+
+TINY_ARGS = ("--set", "dataset.resize.width=64", "--set", "dataset.resize.height=48")
+WRIST_L = "/cam_l/color/image_raw/compressed"
+
+
+def tiny_dataset(folder: Path, name: str, seconds: float, *extra: str, gap: tuple[float, float] | None = None) -> Path:
+    """A converted 64x48 dataset of one generated bag; ``gap``: seconds without wrist_cam_l images
+    (a camera that stopped: its frames repeat)."""
+    from gen_kuavo_bag import Faults, write_kuavo_bag
+
+    bag = folder / f"{name}.bag"
+    faults = Faults(gaps={WRIST_L: gap}) if gap else Faults()
+    write_kuavo_bag(bag, seconds, seed=3, width=64, height=48, faults=faults)
+    out = folder / name
+    run_cli("convert", str(bag), str(out), *TINY_ARGS, *extra)
+    return out

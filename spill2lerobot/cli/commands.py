@@ -176,9 +176,7 @@ def _dry_run(bags: list[Path], out: Path, profile: Profile, spill: Path | None, 
     frames = sum(bag.frames for bag in planned if bag.error is None)
     echo(f"dry run: {len(planned) - len(failed)}/{len(planned)} bags ready, {frames} frames; nothing written")
     if as_json:
-        print_json(
-            {"command": "convert", "dry_run": True, "bags": [b.to_json() for b in planned], "frames": frames}
-        )
+        print_json({"command": "convert", "dry_run": True, "bags": [b.to_json() for b in planned], "frames": frames})
     if failed:
         sys.exit(2 if len(planned) == 1 else 3)
 

@@ -26,6 +26,7 @@ class LazyGroup(click.Group):
     LAZY: ClassVar[dict[str, tuple[str, str]]] = {
         "inspect": ("spill2lerobot.inspect", "inspect_command"),
         "validate": ("spill2lerobot.validate", "validate_command"),
+        "preview": ("spill2lerobot.preview", "preview_command"),
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

@@ -192,7 +192,8 @@ def _build(
     info = _info(dataset, plan)
     write_json_atomic(work / lerobot_format.INFO_PATH, info)
     report = dataset.report or {"bags": []}
-    bags = [*report.get("bags", []), *conversion_report(plan.episodes, fingerprints=True)]
+    skew = plan.profile.faults.max_skew_ms
+    bags = [*report.get("bags", []), *conversion_report(plan.episodes, fingerprints=True, max_skew_ms=skew)]
     write_json_atomic(work / REPORT_PATH, {**report, "stamps_checked": STAMPS_CHECKED, "bags": bags})
     started, stage1_seconds = timing
     origin = provenance(

@@ -329,7 +329,8 @@ def _merge_into(
         robot_type=plan.profile.dataset.robot_type,
     )
     write_json_atomic(work / lerobot_format.INFO_PATH, info)
-    write_json_atomic(work / REPORT_PATH, {"stamps_checked": STAMPS_CHECKED, "bags": conversion_report(plan.episodes)})
+    bags = conversion_report(plan.episodes, max_skew_ms=plan.profile.faults.max_skew_ms)
+    write_json_atomic(work / REPORT_PATH, {"stamps_checked": STAMPS_CHECKED, "bags": bags})
     origin = provenance(plan, command="merge", merge_seconds=time.monotonic() - started, stage1_seconds=stage1_seconds)
     write_json_atomic(work / PROVENANCE_PATH, origin)
     write_card(work, info, origin)

@@ -17,11 +17,13 @@ frame). What lerobot relies on, and so what is checked:
    right, and their min/max/mean agree with the data (recomputed in the same streaming pass);
 4. ``--against``: a few frames per episode (first, last, some between) are rebuilt from the source
    bags with the package's own alignment rules (nearest message, ties to the earlier) and compared:
-   state and action exactly, images by mean absolute difference after stage 1's resize.
+   state and action exactly, images by mean absolute difference after stage 1's resize;
+5. quality (``quality``; findings, not problems, once the above pass): NaN/inf values, constant
+   joints, frozen cameras, rows against decodable frames, and a 0-100 score.
 
 Modules: ``report`` (the report), ``metadata`` (info.json, tasks), ``episodes`` (the episodes
 table), ``data`` and ``data_batch`` (data files), ``stats_checks``, ``videos``, ``sources``,
-``frames`` and ``against`` (``--against``), ``run`` (all checks in order), ``command`` (the CLI).
+``frames`` and ``against`` (``--against``), ``quality``, ``run`` (all checks in order), ``command`` (the CLI).
 """
 
 from __future__ import annotations
