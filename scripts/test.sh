@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# Set up with the test, lerobot and preview extras, then lint, type-check (mypy --strict) and run every
-# test (lerobot ones included).
+# Set up with the test, lerobot and preview extras (and Chromium, for the preview tests' headless
+# browser), then lint, type-check (mypy --strict) and run every test (lerobot ones included).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if ! command -v chromium >/dev/null 2>&1; then
+  sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -q && $sudo apt-get install -y -q --no-install-recommends chromium
+fi
 scripts/setup.sh test,lerobot,preview
 .venv/bin/ruff check spill2lerobot tests scripts
 .venv/bin/mypy
