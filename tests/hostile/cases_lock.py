@@ -70,12 +70,13 @@ for _name, _second, _out in (
 
 
 def _same_dataset(left: Path, right: Path) -> list[str]:
-    """Differences between two datasets made from the same bags (the report names paths)."""
+    """Differences between two datasets made from the same bags (the report names paths; the
+    provenance records how each run went: its commands and times)."""
     problems = []
     for path in sorted(left.rglob("*")):
         rel = path.relative_to(left)
         other = right / rel
-        if path.is_dir() or rel.name == "spill2lerobot_report.json":
+        if path.is_dir() or rel.name in ("spill2lerobot_report.json", "spill2lerobot_provenance.json"):
             continue
         if not other.exists():
             problems.append(f"{rel} missing")
