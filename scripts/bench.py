@@ -19,6 +19,12 @@ texture, which no encoder can predict.
     .venv/bin/python scripts/bench.py [--seconds 20 80] [--codecs libsvtav1 libx264] [--workdir DIR]
         [--content scene|noise]
 
+Then the depth row (bench_depth.py: 3 colour + 3 depth cameras, --depth-seconds, default 20 s:
+native depth against its floor and against `use_depth: false`), and, with `--read-ref REF`, the
+reading rows (bench_read.py: bytes read and cold-page-cache wall time of the 80 s bag,
+uncompressed and lz4, against commit REF; e.g. c9401e0, which reads every message).
+`--depth-only` runs the depth row alone.
+
 `--against REF` instead compares ours with ours at git commit REF (a worktree in WORKDIR run by
 the same interpreter), interleaved, and says whether both outputs are byte-identical:
 
@@ -40,6 +46,7 @@ from statistics import mean
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import gen_kuavo_bag
+from bench_depth import bench_depth
 from benchutil import Measured, folder_size, measure, typical
 
 SCRIPTS = Path(__file__).resolve().parent
@@ -217,6 +224,9 @@ def main() -> None:
         "every frame, ~4x slower to encode with SVT-AV1)",
     )
     parser.add_argument("--against", metavar="REF", help="compare ours with ours at git commit REF, nothing else")
+    parser.add_argument("--depth-seconds", type=int, default=20, help="the depth row's bag (0: no depth row)")
+    parser.add_argument("--depth-only", action="store_true", help="only the depth row")
+    parser.add_argument("--read-ref", metavar="REF", help="add the reading rows, against git commit REF")
     args = parser.parse_args()
     global CONTENT
     CONTENT = args.content
@@ -224,6 +234,9 @@ def main() -> None:
     if args.against:
         bags = [make_bag(args.workdir, seconds) for seconds in args.seconds]
         bench_against(args.against, bags, args.codecs, args.workdir, args.repeat)
+        return
+    if args.depth_only:
+        bench_depth(args.workdir, args.depth_seconds, args.repeat)
         return
     for codec in args.codecs:
         peaks = {}
@@ -236,6 +249,14 @@ def main() -> None:
     if not args.no_jobs:
         bench_jobs(args.workdir, args.repeat)
     bench_merge_episodes(args.workdir)
+    if args.depth_seconds:
+        bench_depth(args.workdir, args.depth_seconds, args.repeat)
+    if args.read_ref:
+        import bench_read  # imports this module: only when asked for
+
+        for compression in (None, "lz4"):
+            bag = bench_read.make_bag(args.workdir, 80, compression)
+            bench_read.bench_reading(args.read_ref, bag, args.workdir, args.repeat, args.codecs[0])
 
 
 if __name__ == "__main__":

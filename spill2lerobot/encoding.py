@@ -89,6 +89,7 @@ DEPTH_MIN_M = 0.01
 DEPTH_MAX_M = 10.0
 DEPTH_SHIFT_M = 3.5
 DEPTH_USE_LOG = True
+DEPTH_X265_THREADS = 1
 DEPTH_UNIT = "mm"  # what native depth features store (lerobot infers "mm" from uint16 frames)
 
 
@@ -98,12 +99,14 @@ class DepthEncoderSettings(EncoderSettings):
 
     @classmethod
     def for_profile(cls, profile: Profile) -> DepthEncoderSettings:
+        """The preset is the profile's ``video.depth_preset`` (lossless: it changes the time and
+        the size, never the decoded values)."""
         return cls(
             codec=DEPTH_CODEC,
             pix_fmt=DEPTH_PIX_FMT,
             g=DEPTH_G,
             crf=DEPTH_CRF,
-            preset=None,
+            preset=profile.video.depth_preset,
             fast_decode=0,
             fps=profile.dataset.train_hz,
             width=profile.dataset.resize.width,
@@ -111,8 +114,17 @@ class DepthEncoderSettings(EncoderSettings):
         )
 
     def codec_options(self) -> dict[str, str]:
-        """What ``DepthEncoderConfig().get_codec_options(as_strings=True)`` gives for hevc, plus
-        x265's log level: it prints ~20 lines per segment otherwise. That changes only the options
-        text x265 records in its info SEI; the coded pictures are the same."""
-        x265 = f"{DEPTH_EXTRA_OPTIONS['x265-params']}:log-level=error"
-        return {"g": str(self.g), "crf": str(self.crf), "x265-params": x265}
+        """What ``DepthEncoderConfig(preset=...).get_codec_options(as_strings=True)`` gives for
+        hevc, plus two x265 parameters. ``log-level``: it prints ~20 lines per segment otherwise.
+        ``pools=1``: one thread per depth encoder. x265 records its thread count in the stream, so
+        a fixed count keeps a spill's bytes the same on any machine; the cameras (and --jobs)
+        already keep the cores busy, and a 2-core machine gives each encoder less than one."""
+        x265 = f"{DEPTH_EXTRA_OPTIONS['x265-params']}:log-level=error:pools={DEPTH_X265_THREADS}"
+        options = {"g": str(self.g), "crf": str(self.crf), "x265-params": x265}
+        if self.preset is not None:
+            options["preset"] = str(self.preset)
+        return options
+
+    def sharing_cores(self, encoders: int) -> DepthEncoderSettings:
+        """Depth encoders have a fixed thread count (see codec_options)."""
+        return self

@@ -97,7 +97,7 @@ def depth_video_info(settings: DepthEncoderSettings) -> dict[str, Any]:
         "has_audio": False,
         "video.g": settings.g,
         "video.crf": settings.crf,
-        "video.preset": None,
+        "video.preset": settings.preset,
         "video.fast_decode": 0,
         "video.video_backend": "pyav",
         "video.extra_options": dict(DEPTH_EXTRA_OPTIONS),

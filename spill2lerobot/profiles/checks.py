@@ -142,6 +142,11 @@ def _check_video(video: VideoOptions) -> None:
             f"got {quote(preset)}"
         )
     check_range("video.fast_decode", video.fast_decode, 0, 2)
+    if video.depth_preset is not None and video.depth_preset not in X264_PRESETS:  # x265 has x264's names
+        raise UserError(
+            f"profile key 'video.depth_preset' must be null or one of {' '.join(X264_PRESETS)} (x265's presets), "
+            f"got {quote(video.depth_preset)}"
+        )
 
 
 def _check_faults(profile: Profile) -> None:

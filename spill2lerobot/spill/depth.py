@@ -198,11 +198,4 @@ def dequantize_mm(codes: NDArray[Any]) -> NDArray[Any]:
 
 def native_frame(depth_mm: NDArray[Any]) -> av.VideoFrame:
     """The ``gray12le`` frame of a depth image, as lerobot's writer builds it."""
-    codes = quantize_table()[depth_mm]
-    frame = av.VideoFrame.from_ndarray(codes, format=DEPTH_PIX_FMT)
-    plane = frame.planes[0]
-    height, width = codes.shape
-    stride = plane.line_size // 2
-    pixels = np.frombuffer(plane, dtype=np.uint16)  # type: ignore[call-overload]  # av's stubs: a plane is a buffer
-    pixels.reshape(height, stride)[:, :width] = codes
-    return frame
+    return av.VideoFrame.from_ndarray(quantize_table()[depth_mm], format=DEPTH_PIX_FMT)

@@ -129,7 +129,7 @@ def test_native_depth_features_as_lerobot_writes_them(native_out):
             "has_audio": False,
             "video.g": 2,
             "video.crf": 30,
-            "video.preset": None,
+            "video.preset": "ultrafast",  # lerobot's default is None (x265's own); lossless either way
             "video.fast_decode": 0,
             "video.video_backend": "pyav",
             "video.extra_options": {"x265-params": "lossless=1"},
