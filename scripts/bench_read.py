@@ -25,7 +25,9 @@ import gen_kuavo_bag
 from bench import ROOT, digest, worktree
 from benchutil import Measured, measure, typical
 
-REPORT = "meta/spill2lerobot_report.json"  # our conversion report: says what was read, may differ
+# Our own files beside lerobot's: the report says what was read, the provenance and the card
+# (OUT/README.md) name the tool's version and run; older commits may not write them at all.
+OURS = ("meta/spill2lerobot_report.json", "meta/spill2lerobot_provenance.json", "README.md")
 # Runs the command, then prints the shell's own I/O counters (reaped children included).
 _WITH_IO = '"$@"; status=$?; cat /proc/$$/io; exit $status'
 
@@ -74,9 +76,13 @@ def bench_reading(ref: str, bag: Path, workdir: Path, repeat: int, codec: str) -
     for name in trees:
         read, m = sorted(reads[name])[len(reads[name]) // 2], typ[name]
         print(f"  {name[:12]:<12} {m.wall:8.1f} {m.peak_rss / 1e6:8.0f} {read / 1e6:8.1f} {read / size:9.3f}")
-    dataset = {name: {k: v for k, v in digest(outs[name]).items() if k != REPORT} for name in trees}
-    same = dataset["now"] == dataset[ref]
-    print(f"  now / {ref}: wall {typ['now'].wall / typ[ref].wall:.3f}; data, videos, metadata byte-identical: {same}")
+    dataset = {name: {k: v for k, v in digest(outs[name]).items() if k not in OURS} for name in trees}
+    now, old = dataset["now"], dataset[ref]
+    differ = sorted(k for k in now.keys() | old.keys() if now.get(k) != old.get(k))
+    print(
+        f"  now / {ref}: wall {typ['now'].wall / typ[ref].wall:.3f}; data, videos, lerobot's metadata "
+        f"byte-identical: {not differ}" + (f" (differ: {', '.join(differ)})" if differ else "")
+    )
     print("  wall of each run: " + "; ".join(f"{n}: " + ", ".join(f"{m.wall:.1f}" for m in runs[n]) for n in trees))
     for out in outs.values():
         shutil.rmtree(out, ignore_errors=True)
