@@ -73,7 +73,7 @@ class VideoOptions(OptionsModel):
     preset: int | str | None = None  # None: lerobot's default for the codec (SVT-AV1: 12)
     fast_decode: int = 0
     # x265 preset of native depth videos. They are lossless: every preset decodes to the same
-    # values, only the time and the file size differ (ultrafast: ~3.5x faster, ~3% larger here).
+    # values, only the time and the file size differ (ultrafast: ~2.2x faster, ~12% larger here).
     # null: x265's own default, as lerobot 0.6.1's DepthEncoderConfig.
     depth_preset: str | None = "ultrafast"
 
