@@ -20,6 +20,7 @@ from spill2lerobot.spill.layout import SpillLayout
 from spill2lerobot.spill.ownership import claim_spill, remove_spill
 from spill2lerobot.spill.planning import select_bags
 from spill2lerobot.spill.progress import Position
+from spill2lerobot.spill.ray_units import RaySettings, check_shared_path
 from spill2lerobot.spill.stage1 import spill_bags
 
 
@@ -47,13 +48,19 @@ def run_convert(
     progress: Callable[[str], None] = print,
     position: Position | None = None,
     append: bool = False,
+    units: Units | None = None,
 ) -> ConvertResult:
+    """``units``: --max-memory and --executor ray (``spill_bags``)."""
+    units = units or Units()
     keep_spill = spill is not None
+    if units.ray is not None:
+        check_shared_path(spill or default_spill(out))
     layout = SpillLayout(spill or default_spill(out))
     bags = select_bags(inputs, profile)
     check_locations([*inputs, *bags], spill=layout.root, out=out)
     if append:
-        return _convert_append(bags, out, profile, layout, keep_spill, episodes, restart, jobs, progress, position)
+        run = _Stage1(jobs, units, progress, position)
+        return _convert_append(bags, out, profile, layout, keep_spill, episodes, restart, run)
     if out.exists():
         if keep_spill or not _finished_here(layout, profile, bags):
             raise UserError(f"{out}: already exists; remove it or choose another output folder")
@@ -64,12 +71,40 @@ def run_convert(
         return ConvertResult(None, 0.0)
     with claim_spill(layout, "convert", create=True, restart=restart):
         started = time.monotonic()
-        done = spill_bags(layout, bags, profile, jobs=jobs, progress=progress, position=position)
+        done = _Stage1(jobs, units, progress, position).spill(layout, bags, profile)
         stage1_seconds = time.monotonic() - started
         result = merge_spill(layout, out, episodes, progress, stage1_seconds)
         if not keep_spill:
             _remove(layout, progress)
     return ConvertResult(result, stage1_seconds, done)
+
+
+@dataclass(frozen=True)
+class Units:
+    """How stage 1 schedules units beyond --jobs."""
+
+    max_memory: int | None = None
+    ray: RaySettings | None = None
+
+
+@dataclass(frozen=True)
+class _Stage1:
+    jobs: int
+    units: Units
+    progress: Callable[[str], None]
+    position: Position | None
+
+    def spill(self, layout: SpillLayout, bags: list[Path], profile: Profile) -> list[BagResult]:
+        return spill_bags(
+            layout,
+            bags,
+            profile,
+            jobs=self.jobs,
+            max_memory=self.units.max_memory,
+            ray=self.units.ray,
+            progress=self.progress,
+            position=self.position,
+        )
 
 
 def _finished_here(layout: SpillLayout, profile: Profile, bags: list[Path]) -> bool:
@@ -95,11 +130,10 @@ def _convert_append(
     keep_spill: bool,
     episodes: EpisodeMode,
     restart: bool,
-    jobs: int,
-    progress: Callable[[str], None],
-    position: Position | None,
+    run: _Stage1,
 ) -> ConvertResult:
     """Stage 1 of the bags OUT does not hold yet, then append their spill to OUT."""
+    progress = run.progress
     from spill2lerobot.merge.append import append_spills, finish_interrupted, precheck
     from spill2lerobot.merge.existing import read_dataset
 
@@ -123,7 +157,7 @@ def _convert_append(
         return ConvertResult(None, 0.0, skipped=skipped)
     with claim_spill(layout, "convert", create=True, restart=restart):
         started = time.monotonic()
-        done = spill_bags(layout, new, profile, jobs=jobs, progress=progress, position=position)
+        done = run.spill(layout, new, profile)
         stage1_seconds = time.monotonic() - started
         result = append_spills([layout], out, episodes, progress, stage1_seconds)
         if not keep_spill:

@@ -6,6 +6,7 @@ import contextlib
 import errno
 import json
 import os
+import secrets
 import shutil
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,12 @@ def tmp_path(path: Path) -> Path:
     return path.with_name(path.name + TMP_SUFFIX)
 
 
+def unique_tmp_path(path: Path) -> Path:
+    """A temporary name no other writer uses (``NAME.<pid>-<random>.tmp``): two workers producing
+    the same file at once (a retried unit) each rename their own complete file into place."""
+    return path.with_name(f"{path.name}.{os.getpid()}-{secrets.token_hex(4)}{TMP_SUFFIX}")
+
+
 def commit(tmp: Path, final: Path) -> None:
     """Make ``tmp`` durable and give it its final name."""
     with open(tmp, "rb+") as handle:
@@ -33,14 +40,15 @@ def commit(tmp: Path, final: Path) -> None:
     fsync_dir(final.parent)
 
 
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    tmp = tmp_path(path)
+def write_bytes_atomic(path: Path, data: bytes, *, unique: bool = False) -> None:
+    """``unique``: under a temporary name of this writer's own (``unique_tmp_path``)."""
+    tmp = unique_tmp_path(path) if unique else tmp_path(path)
     tmp.write_bytes(data)
     commit(tmp, path)
 
 
-def write_json_atomic(path: Path, obj: Any) -> None:
-    write_bytes_atomic(path, (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode())
+def write_json_atomic(path: Path, obj: Any, *, unique: bool = False) -> None:
+    write_bytes_atomic(path, (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode(), unique=unique)
 
 
 def append_line_durably(path: Path, line: str) -> None:

@@ -26,9 +26,11 @@ NamePredicate = Callable[[tuple[str, ...], bool], bool]  # (path parts below the
 _TMP = r"(\.tmp)?"
 _BAG_ID = re.compile(r"[0-9]{4,8}")
 _SPILL_ROOT_FILES = {SPILL_MARKER, LOCK_NAME, "spill.json", "spill.json.tmp"}
-_SPILL_BAG_FILE = re.compile(
-    rf"(plan\.json|report\.json|journal\.jsonl|chunk-[0-9]{{5}}\.(parquet|stats\.json|[A-Za-z0-9_]+\.mp4)){_TMP}"
+# a chunk's files (NAME.<pid>-<random>.tmp: a unit's own temporary name, fsutil.unique_tmp_path)
+CHUNK_FILE = re.compile(
+    r"chunk-([0-9]{5})\.(parquet|stats\.json|[A-Za-z0-9_]+\.mp4|[A-Za-z0-9_]+\.samples\.npy)((\.[0-9]+-[0-9a-f]{8})?\.tmp)?"
 )
+_SPILL_BAG_FILE = re.compile(rf"(plan\.json|report\.json|journal\.jsonl){_TMP}|{CHUNK_FILE.pattern}")
 _OUT_FILE = re.compile(
     rf"(file-[0-9]{{3,}}\.(parquet|mp4)|info\.json|stats\.json|tasks\.parquet|spill2lerobot_report\.json|spill2lerobot_provenance\.json){_TMP}"
 )

@@ -46,6 +46,11 @@ def downsample_for_stats(rgb: NDArray[Any]) -> NDArray[Any]:
     return rgb[::step, ::step]
 
 
+def stats_pixels(rgb: NDArray[Any]) -> NDArray[Any]:
+    """HxWxC -> (n, C): the pixels lerobot's statistics see of one frame, in its order."""
+    return downsample_for_stats(rgb).reshape(-1, rgb.shape[-1])
+
+
 def channel_value_counts(rgb: NDArray[Any]) -> NDArray[Any]:
     """(3, 256) int64: how often each uint8 value occurs per channel in the stats pixels."""
     pixels = downsample_for_stats(rgb).reshape(-1, rgb.shape[-1])
@@ -72,7 +77,11 @@ class PixelMoments:
             self.pixels = int(state["pixels"])
 
     def add(self, rgb: NDArray[Any]) -> None:
-        pixels = downsample_for_stats(rgb).reshape(-1, rgb.shape[-1]).astype(np.float32)
+        self.add_pixels(stats_pixels(rgb))
+
+    def add_pixels(self, values: NDArray[Any]) -> None:
+        """Add (n, channels) pixel values (``stats_pixels`` of one or more frames, in order)."""
+        pixels = values.astype(np.float32)
         self.sum = np.cumsum(np.concatenate([self.sum[None], pixels]), axis=0, dtype=np.float32)[-1]
         self.sum_sq = np.cumsum(np.concatenate([self.sum_sq[None], pixels**2]), axis=0, dtype=np.float32)[-1]
         self.pixels += len(pixels)

@@ -54,6 +54,17 @@ def journal_lines(spill) -> int:
     return sum(path.read_text().count("\n") for path in spill.glob("bags/*/journal.jsonl"))
 
 
+def keep_journalled(spill, keep: int, bag_id: str = "0000") -> int:
+    """As if stage 1 stopped after ``keep`` chunks of the bag: its journal keeps ``keep`` lines and
+    the later chunks lose their statistics file (their commit); returns the chunks cut."""
+    journal = spill / "bags" / bag_id / "journal.jsonl"
+    lines = journal.read_text().splitlines(keepends=True)
+    journal.write_text("".join(lines[:keep]))
+    for chunk in range(keep, len(lines)):
+        (spill / "bags" / bag_id / f"chunk-{chunk:05d}.stats.json").unlink()
+    return len(lines) - keep
+
+
 def kill_after_progress(proc: subprocess.Popen, spill, delay: float, stop_at) -> bool:
     """SIGKILL ``proc`` ``delay`` s after stage 1 journals one more chunk (so every run makes
     progress, and the kill lands while the next chunk is being encoded), or as merge starts."""

@@ -14,8 +14,10 @@ from spill2lerobot.cli.logs import quiet, verbosity_options
 from spill2lerobot.cli.options import (
     append_option,
     episodes_option,
+    executor_options,
     jobs_option,
     json_option,
+    max_memory_option,
     profile_options,
     restart_option,
 )
@@ -34,6 +36,12 @@ def echo(message: str) -> None:
     logger.info(message)
 
 
+def _memory(max_memory: str | None) -> int | None:
+    from spill2lerobot.spill.budget import parse_size
+
+    return None if max_memory is None else parse_size(max_memory)
+
+
 def _live(position: Position, jobs: int) -> Position:
     """Progress bars when stderr is a terminal (and not -q; --jobs workers print plain lines)."""
     if sys.stderr.isatty() and not quiet() and jobs == 1:
@@ -49,6 +57,8 @@ def _live(position: Position, jobs: int) -> Position:
 @profile_options
 @restart_option
 @jobs_option
+@max_memory_option
+@executor_options
 @json_option
 @verbosity_options
 @click.pass_context
@@ -60,14 +70,30 @@ def stage1(
     overrides: tuple[str, ...],
     restart: bool,
     jobs: int,
+    max_memory: str | None,
+    executor: str,
+    ray_address: str | None,
     as_json: bool,
 ) -> None:
     """Stream BAGS (files or folders) into spill chunks in SPILL. Re-run to resume."""
     profile = load_profile(config, overrides)  # first: a bad profile is refused before the heavy imports
+    memory = _memory(max_memory)
+    from spill2lerobot.spill.ray_units import RaySettings
     from spill2lerobot.spill.stage1 import run_stage1
 
-    position = _live(ctx.ensure_object(Position), jobs)
-    done = run_stage1(list(bags), spill, profile, restart=restart, jobs=jobs, progress=echo, position=position)
+    ray = RaySettings(ray_address) if executor == "ray" else None
+    position = _live(ctx.ensure_object(Position), jobs if memory is None and ray is None else 2)
+    done = run_stage1(
+        list(bags),
+        spill,
+        profile,
+        restart=restart,
+        jobs=jobs,
+        max_memory=memory,
+        ray=ray,
+        progress=echo,
+        position=position,
+    )
     if as_json:
         print_json(stage1_json(str(spill), done))
 
@@ -110,6 +136,8 @@ def merge(spills: tuple[Path, ...], out: Path, episodes: str, append: bool, as_j
 )
 @restart_option
 @jobs_option
+@max_memory_option
+@executor_options
 @append_option
 @click.option("--dry-run", is_flag=True, help="Plan every bag from its index and report; write nothing.")
 @json_option
@@ -125,6 +153,9 @@ def convert(
     spill: Path | None,
     restart: bool,
     jobs: int,
+    max_memory: str | None,
+    executor: str,
+    ray_address: str | None,
     append: bool,
     dry_run: bool,
     as_json: bool,
@@ -134,7 +165,10 @@ def convert(
     if dry_run:
         _dry_run(list(bags), out, profile, spill, append, as_json)
         return
-    from spill2lerobot.convert import default_spill, run_convert
+    from spill2lerobot.convert import Units, default_spill, run_convert
+    from spill2lerobot.spill.ray_units import RaySettings
+
+    units = Units(_memory(max_memory), RaySettings(ray_address) if executor == "ray" else None)
 
     outcome = run_convert(
         list(bags),
@@ -145,8 +179,9 @@ def convert(
         restart=restart,
         jobs=jobs,
         progress=echo,
-        position=_live(ctx.ensure_object(Position), jobs),
+        position=_live(ctx.ensure_object(Position), jobs if units == Units() else 2),
         append=append,
+        units=units,
     )
     if outcome.merge is not None:
         result = outcome.merge

@@ -11,7 +11,7 @@ import click
 F = TypeVar("F", bound=Callable[..., Any])
 
 CONFIG_HELP = "YAML profile (default: configs/kuavo.yaml)."
-JOBS_HELP = "Bags converted in parallel (processes); the output is identical to --jobs 1."
+JOBS_HELP = "Units (chunks of bags) spilled in parallel (processes); the output is identical to --jobs 1."
 SET_HELP = "Override a profile option, e.g. --set dataset.which_arm=left --set rosbag.chunk_size=500."
 EPISODES_HELP = "One episode per bag, or one per spill chunk (the original's chunked saving)."
 
@@ -30,6 +30,34 @@ def jobs_option(command: F) -> F:
     return click.option("--jobs", "-j", type=click.IntRange(1, 64), default=1, show_default=True, help=JOBS_HELP)(
         command
     )
+
+
+MAX_MEMORY_HELP = (
+    "Keep the process tree under SIZE (e.g. 600MB, 2GB): the units run at once (up to --jobs, or the cores) "
+    "follow from the memory a unit is measured to take."
+)
+
+
+def max_memory_option(command: F) -> F:
+    return click.option("--max-memory", "max_memory", metavar="SIZE", help=MAX_MEMORY_HELP)(command)
+
+
+def executor_options(command: F) -> F:
+    """--executor local|ray and --ray-address."""
+    command = click.option(
+        "--ray-address",
+        "ray_address",
+        metavar="ADDRESS",
+        help="The Ray cluster (default: $RAY_ADDRESS, else a local Ray instance).",
+    )(command)
+    return click.option(
+        "--executor",
+        type=click.Choice(["local", "ray"]),
+        default="local",
+        show_default=True,
+        help="Where units run: this machine's processes (--jobs), or tasks of a Ray cluster (the spill on a "
+        "path every node sees).",
+    )(command)
 
 
 def episodes_option(explained: bool) -> Callable[[F], F]:

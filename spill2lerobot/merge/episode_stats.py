@@ -9,11 +9,11 @@ import numpy as np
 import pyarrow as pa
 from numpy.typing import NDArray
 
-from spill2lerobot.merge.plan import Episode, load_chunk_stats
+from spill2lerobot.merge.plan import ChunkRef, Episode, load_chunk_stats
 from spill2lerobot.profiles import Robot
 from spill2lerobot.spill.format import DepthCounts, Moments
 from spill2lerobot.spill.layout import SpillLayout
-from spill2lerobot.spill.verify import read_shard_columns
+from spill2lerobot.spill.verify import read_samples, read_shard_columns
 from spill2lerobot.stats import (
     DEPTH_VALUES,
     PixelMoments,
@@ -80,14 +80,33 @@ def lowdim_stats(layout: SpillLayout, episode: Episode, fps: int, robot: Robot |
 def image_stats(layout: SpillLayout, episode: Episode, camera: str) -> Stats:
     counts = np.zeros((3, 256), dtype=np.int64)
     samples = 0
-    moments: Moments | None = None
+    sums: PixelMoments | None = PixelMoments()
     for ref in episode.chunks:
         cam = load_chunk_stats(layout, ref).cameras[camera]
         counts += np.asarray(cam.counts(episode.sample_set), dtype=np.int64)
         samples += cam.samples(episode.sample_set)
-        # a bag episode's sums run on through its chunks: the last chunk's are the episode's
-        moments = cam.moments(episode.sample_set)
-    return image_stats_from_counts(counts, samples, PixelMoments(state=moments.model_dump()) if moments else None)
+        if episode.sample_set == "chunk":
+            sums = _moments(cam.chunk_moments)
+        else:
+            sums = _bag_sums(layout, ref, camera, sums, cam.bag_moments)
+    return image_stats_from_counts(counts, samples, sums)
+
+
+def _moments(stored: Moments | None) -> PixelMoments | None:
+    return PixelMoments(state=stored.model_dump()) if stored is not None else None
+
+
+def _bag_sums(
+    layout: SpillLayout, ref: ChunkRef, camera: str, sums: PixelMoments | None, stored: Moments | None
+) -> PixelMoments | None:
+    """A bag episode's float32 sums after this chunk: its sampled pixels added to the previous
+    chunks' sums (lerobot's order); a chunk of an older spill carries the cumulative sums itself."""
+    pixels = read_samples(layout, ref.bag_id, ref.chunk, camera)
+    if pixels is None:
+        return _moments(stored)
+    if sums is not None:
+        sums.add_pixels(pixels)
+    return sums
 
 
 def depth_stats(layout: SpillLayout, episode: Episode, camera: str) -> Stats:

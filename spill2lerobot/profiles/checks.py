@@ -14,6 +14,7 @@ from spill2lerobot.profiles.options import (
     MAX_BAGS,
     MAX_CHUNK_SIZE,
     MAX_DEPTH_MM,
+    MAX_ENCODER_THREADS,
     MAX_FPS,
     MAX_GOP,
     MAX_IMAGE_PIXELS,
@@ -147,6 +148,8 @@ def _check_video(video: VideoOptions) -> None:
             f"profile key 'video.depth_preset' must be null or one of {' '.join(X264_PRESETS)} (x265's presets), "
             f"got {quote(video.depth_preset)}"
         )
+    if video.encoder_threads is not None:
+        check_range("video.encoder_threads", video.encoder_threads, 1, MAX_ENCODER_THREADS)
 
 
 def _check_faults(profile: Profile) -> None:

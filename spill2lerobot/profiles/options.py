@@ -29,6 +29,7 @@ MAX_SAMPLE_DROP = 1_000_000
 MAX_DEPTH_MM = 65535  # depth is 16-bit millimetres
 MAX_SKEW_MS = 3_600_000
 MAX_GOP = 100_000
+MAX_ENCODER_THREADS = 256
 MAX_TEXT = 1000
 MAX_PATH_TEXT = 4096
 SVTAV1_PRESETS = (-1, 13)
@@ -76,6 +77,10 @@ class VideoOptions(OptionsModel):
     # values, only the time and the file size differ (ultrafast: ~2.2x faster, ~12% larger here).
     # null: x265's own default, as lerobot 0.6.1's DepthEncoderConfig.
     depth_preset: str | None = "ultrafast"
+    # Threads of each camera's SVT-AV1 encoder (which writes the same video for any value); null:
+    # the cores shared among the encoders running at once (cameras x --jobs). libx264 keeps its own
+    # choice: its thread count changes its output.
+    encoder_threads: int | None = None
 
 
 class FaultOptions(OptionsModel):
@@ -139,6 +144,8 @@ class Profile(OptionsModel):
         """Canonical JSON of the options that change the spill's content."""
         options = self.to_dict()
         options["rosbag"] = {"chunk_size": self.rosbag.chunk_size}
+        if options["video"].get("encoder_threads") is None:  # as spills made before it existed
+            options["video"].pop("encoder_threads", None)
         return json.dumps(options, sort_keys=True)
 
 

@@ -1,10 +1,12 @@
-"""One bag through stage 1: check it, plan it, resume where its journal ends, then the read/align
-loop that feeds the chunk writer."""
+"""One bag through stage 1: check it, plan it, find its finished chunks, then for each run of
+chunks it lacks the read/align loop (from the index's start of the run) that feeds the chunk
+writer. A run is one unit (``spill_unit``, in a worker) or every missing chunk (``spill_bag``)."""
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,7 +14,7 @@ from numpy.typing import NDArray
 from rosbags.typesys import TypesysError
 from rosbags.typesys.store import Typestore
 
-from spill2lerobot.align import StreamingAligner, nearest_indices
+from spill2lerobot.align import StreamingAligner
 from spill2lerobot.bag import open_bag
 from spill2lerobot.bag.base import Bag, BagError, Times
 from spill2lerobot.errors import UserError
@@ -26,6 +28,14 @@ from spill2lerobot.spill.format import BagEntry, BagPlan, BagReport, JournalEntr
 from spill2lerobot.spill.ownership import clear_unfinished
 from spill2lerobot.spill.planning import check_topics, make_plan
 from spill2lerobot.spill.stamps import StampCounter, stamped_topics
+from spill2lerobot.spill.units import (
+    BagIndex,
+    CommitFn,
+    JournalCommits,
+    chunk_last_frames,
+    committed_beyond,
+    missing_runs,
+)
 from spill2lerobot.spill.verify import ChunkShape, first_damaged
 
 
@@ -42,14 +52,22 @@ class BagResult:
 
 
 def spill_bag(target: BagTarget, parallel_bags: int = 1) -> BagResult:
+    """A whole bag in this process: every chunk it lacks, each run of them from a seek."""
     started = time.monotonic()
+    with open_checked(target) as bag:
+        return _spill_open_bag(bag, target, started, parallel_bags)
+
+
+@contextlib.contextmanager
+def open_checked(target: BagTarget) -> Iterator[Bag]:
+    """The bag, open; its damage and a full disk become one-line errors."""
     try:
         bag = open_bag(target.entry.path, recover=True)
     except BagError as exc:
         raise UserError(str(exc)) from None
     with bag:
         try:
-            return _spill_open_bag(bag, target, started, parallel_bags)
+            yield bag
         except BagError as exc:  # damage found while reading (index records, chunks)
             raise UserError(str(exc)) from None
         except OSError as exc:
@@ -87,39 +105,112 @@ def _checked_plan(bag: Bag, target: BagTarget) -> tuple[Roles, BagPlan, NDArray[
     return roles, plan, targets
 
 
-def _spill_open_bag(bag: Bag, target: BagTarget, started: float, parallel_bags: int) -> BagResult:
-    layout, entry, profile = target.layout, target.entry, target.profile
-    if bag.recovery is not None:  # unindexed (.bag.active) or cut off: read what is complete
-        target.progress(f"{entry.name}: {bag.recovery}")
+@dataclass(frozen=True)
+class Planned:
+    """A bag checked against the profile and planned from its index."""
+
+    roles: Roles
+    plan: BagPlan
+    targets: NDArray[Any]
+    index: BagIndex
+    shape: ChunkShape
+
+
+def _planned(bag: Bag, target: BagTarget) -> Planned:
     roles, plan, targets = _checked_plan(bag, target)
-    recovery = str(bag.recovery) if bag.recovery else None
-    # model_construct: the text as it was always written (the reader folds it onto one line)
-    report = BagReport.model_construct(bag=entry.path, frames=plan.frames, recovery=recovery)
-    journal.write_report(layout, entry.id, report)
-    extractor = robot_for(profile)
+    extractor = robot_for(target.profile)
     shape = ChunkShape(
         cameras=tuple(cam.name for cam in roles.cameras),
         state_dim=len(extractor.state_names()),
         action_dim=len(extractor.action_names()),
         topics=tuple(plan.topics),
     )
-    done = _usable_chunks(target, plan, shape)
+    index = BagIndex.of(bag, roles, targets, plan, extractor.span_topics(roles))
+    return Planned(roles, plan, targets, index, shape)
+
+
+@dataclass
+class BagWork:
+    """A bag's state in the driver: its plan, its finished chunks, its journal."""
+
+    planned: Planned
+    done: list[int]
+    commits: JournalCommits
+    bytes_read: int
+
+    @property
+    def missing(self) -> list[range]:
+        return missing_runs(self.done, self.planned.plan.chunks)
+
+
+def prepare_bag(bag: Bag, target: BagTarget) -> BagWork:
+    """The driver's part before any unit runs: plan, report, the chunks already finished (the
+    journal's, checked, and those units committed after it), the leftovers of others removed."""
+    layout, entry = target.layout, target.entry
+    if bag.recovery is not None:  # unindexed (.bag.active) or cut off: read what is complete
+        target.progress(f"{entry.name}: {bag.recovery}")
+    planned = _planned(bag, target)
+    plan = planned.plan
+    recovery = str(bag.recovery) if bag.recovery else None
+    # model_construct: the text as it was always written (the reader folds it onto one line)
+    journal.write_report(
+        layout, entry.id, BagReport.model_construct(bag=entry.path, frames=plan.frames, recovery=recovery)
+    )
+    journalled = _usable_chunks(target, plan, planned.shape)
+    journal.rewrite_journal(layout, entry.id, journalled)
+    commits = JournalCommits(layout, entry.id, len(journalled))
+    adopted = committed_beyond(layout, entry.id, plan, planned.shape, len(journalled))
+    for chunk in adopted:
+        commits.commit(planned.index.entry(plan, chunk))
+    done = [e.chunk for e in journalled] + adopted
     if target.position.display is not None:
-        target.position.display.bag_planned(plan.frames, sum(e.frames for e in done))
-    journal.rewrite_journal(layout, entry.id, done)
-    clear_unfinished(layout, entry.id, len(done))
-    if len(done) == plan.chunks:
-        return BagResult(entry, plan.frames, len(done), plan.chunks, 0, bag.bytes_read, time.monotonic() - started)
-    first_chunk = len(done)
-    target.position.chunk, target.position.chunks = first_chunk + 1, plan.chunks
-    start_ns = done[-1].resume_ns if done else 0
-    spans = extractor.span_topics(roles)
-    aligner = StreamingAligner(targets, list(roles.all), first_target=first_chunk * plan.chunk_size, span_topics=spans)
-    spiller = ChunkSpiller(target, plan, roles, bag, first_chunk, parallel_bags)
-    spiller.stamps = _stamp_counter(bag, roles, plan, targets, first_chunk, profile)
-    only = chosen_messages(bag, roles, targets, skip=extractor.span_topics(roles))
+        target.position.display.bag_planned(plan.frames, sum(plan.chunk_frames(c) for c in done))
+    clear_unfinished(layout, entry.id, set(done))
+    return BagWork(planned, done, commits, bag.bytes_read)
+
+
+def _spill_open_bag(bag: Bag, target: BagTarget, started: float, parallel_bags: int) -> BagResult:
+    work = prepare_bag(bag, target)
+    plan, runs = work.planned.plan, work.missing
+    if runs:
+        target.position.chunk, target.position.chunks = runs[0].start + 1, plan.chunks
+    written = 0
+    for run in runs:
+        written += spill_run(bag, target, work.planned, run, work.commits.commit, parallel_bags)
+    seconds = time.monotonic() - started
+    return BagResult(
+        entry=target.entry,
+        frames=plan.frames,
+        chunks_done=len(work.done) + written,
+        chunks_total=plan.chunks,
+        chunks_this_run=written,
+        bytes_read=bag.bytes_read,
+        seconds=seconds,
+    )
+
+
+def spill_unit(target: BagTarget, chunks: range, parallel: int = 1) -> list[JournalEntry]:
+    """A unit, in a worker: the chunks ``chunks`` of a bag the driver prepared (``prepare_bag``),
+    from a seek; returns their journal lines (for the driver to append)."""
+    committed: list[JournalEntry] = []
+    with open_checked(target) as bag:
+        spill_run(bag, target, _planned(bag, target), chunks, committed.append, parallel)
+    return committed
+
+
+def spill_run(bag: Bag, target: BagTarget, planned: Planned, chunks: range, committed: CommitFn, parallel: int) -> int:
+    """Consecutive chunks of a bag, read from the index's start of the first; returns how many."""
+    roles, plan, targets, index = planned.roles, planned.plan, planned.targets, planned.index
+    extractor = robot_for(target.profile)
+    first = chunks.start
+    aligner = StreamingAligner(
+        targets, list(roles.all), first_target=first * plan.chunk_size, span_topics=extractor.span_topics(roles)
+    )
+    spiller = ChunkSpiller(target, plan, roles, bag, index, committed, parallel)
+    spiller.stamps = _stamp_counter(bag, roles, plan, targets, first, target.profile)
+    last = chunk_last_frames(plan)[chunks.stop - 1]
     try:
-        _stream(bag, roles, aligner, spiller, plan, start_ns, spiller.stamps, only)
+        _stream(bag, roles, aligner, spiller, last, index.start(first), spiller.stamps, index.only)
         spiller.finish()
     except CameraFailed as exc:
         if isinstance(exc.__cause__, OSError) and not isinstance(exc.__cause__, ValueError):
@@ -127,9 +218,7 @@ def _spill_open_bag(bag: Bag, target: BagTarget, started: float, parallel_bags: 
         raise UserError(str(exc)) from None
     finally:
         spiller.close()
-    written = spiller.chunks_written
-    seconds = time.monotonic() - started
-    return BagResult(entry, plan.frames, len(done) + written, plan.chunks, written, bag.bytes_read, seconds)
+    return spiller.chunks_written
 
 
 def _usable_chunks(target: BagTarget, plan: BagPlan, shape: ChunkShape) -> list[JournalEntry]:
@@ -157,35 +246,25 @@ def _stamp_counter(
     return StampCounter(stamped, ends, first_chunk, profile.faults.max_skew_ms * 1_000_000)
 
 
-def chosen_messages(bag: Bag, roles: Roles, targets: NDArray[Any], skip: tuple[str, ...] = ()) -> dict[str, Times]:
-    """Record times of the messages the bag's frames take, per topic, from the index. The aligner,
-    fed only these, picks exactly what it picks from every message: each is the nearest to some
-    frame, and no other message is nearer to any frame. Always for the whole bag, so a resumed
-    run reads the same messages from its resume point on as an uninterrupted one. ``skip``:
-    topics read whole (the rules need the messages around each frame, ``Robot.span_topics``)."""
-    topics = [topic for topic in roles.all if topic not in skip]
-    return {topic: times[nearest_indices(times, targets)] for topic, times in bag.topics_times(topics).items()}
-
-
 def _stream(
     bag: Bag,
     roles: Roles,
     aligner: StreamingAligner,
     spiller: ChunkSpiller,
-    plan: BagPlan,
+    last_index: int,
     start_ns: int,
     stamps: StampCounter | None = None,
     only: Mapping[str, Times] | None = None,
 ) -> None:
     """The read/align loop: messages in record order, aligned frames out to the chunk writer.
-    ``only``: the image messages the frames use (``chosen_images``), the others are not read."""
-    last_index = plan.frames - 1
+    ``only``: the messages the frames use (``units.chosen_messages``), the others are not read;
+    ``last_index``: the last frame wanted (the rest of the bag cannot change any frame before it)."""
     for msg in bag.messages(roles.all, start_ns=start_ns, only=only):
         if stamps is not None:
             stamps.push(msg.topic, msg.time_ns, msg.data)
         for frame in aligner.push(msg.topic, msg.time_ns, msg.data):
             spiller.add(frame)
             if frame.index == last_index:
-                return  # the rest of the bag cannot change any frame
+                return
     for frame in aligner.finish():
         spiller.add(frame)

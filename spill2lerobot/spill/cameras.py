@@ -27,7 +27,7 @@ from spill2lerobot.spill.video import (
     to_encoder_frame,
     to_rgb_frame,
 )
-from spill2lerobot.stats import PixelMoments, channel_value_counts
+from spill2lerobot.stats import PixelMoments, channel_value_counts, stats_pixels
 
 QUEUE_FRAMES = 64  # per camera; deep enough to ride out the encoders' bursts (~4 MB of JPEG each)
 
@@ -58,7 +58,9 @@ class SegmentResult:
     bag_counts: NDArray[Any] = field(default_factory=lambda: np.zeros((3, 256), dtype=np.int64))
     chunk_samples: int = 0
     chunk_counts: NDArray[Any] = field(default_factory=lambda: np.zeros((3, 256), dtype=np.int64))
-    bag_moments: dict[str, Any] | None = None  # the bag-episode's float32 pixel sums so far (PixelMoments)
+    # the statistics pixels (``stats_pixels``) of the frames a bag episode samples, in order: merge
+    # adds them after the previous chunks' to get lerobot's float32 sums (no state crosses chunks)
+    bag_pixels: list[NDArray[Any]] = field(default_factory=list)
     chunk_moments: PixelMoments = field(default_factory=PixelMoments)
     bad_frames: int = 0  # undecodable images replaced by the previous good one
     filled_frames: int = 0  # ... of which had no good one before them in the chunk (mid-grey)
@@ -81,15 +83,12 @@ class CameraWorker:
         self,
         name: str,
         settings: EncoderSettings,
-        bag_moments: dict[str, Any] | None = None,
         max_pixels: int | None = None,
     ) -> None:
-        """``bag_moments``: the state after the last finished chunk, when a bag is resumed.
-        ``max_pixels``: larger source images are bad frames, refused from their headers (no limit: None)."""
+        """``max_pixels``: larger source images are bad frames, refused from their headers (no limit: None)."""
         self.name = name
         self._settings = settings
         self._max_pixels = max_pixels
-        self._bag_moments = PixelMoments(state=bag_moments)  # carried across the bag's chunks
         self._jobs: queue.Queue[StartSegment | FrameJob | EndSegment | None] = queue.Queue(maxsize=QUEUE_FRAMES)
         self._results: queue.Queue[SegmentResult] = queue.Queue()
         self._error: BaseException | None = None
@@ -152,7 +151,6 @@ class CameraWorker:
                 elif isinstance(job, EndSegment):
                     assert writer is not None, "EndSegment without StartSegment"
                     result.frames = writer.close()
-                    result.bag_moments = self._bag_moments.state()
                     self._results.put(result)
                     writer = None
                 else:
@@ -195,7 +193,7 @@ class CameraWorker:
         if job.in_bag_sample:
             result.bag_counts += counts
             result.bag_samples += 1
-            self._bag_moments.add(pixels)
+            result.bag_pixels.append(stats_pixels(pixels).copy())
         if job.in_chunk_sample:
             result.chunk_counts += counts
             result.chunk_samples += 1

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from numpy.typing import NDArray
 
-from spill2lerobot.align import AlignedFrame, resume_point
+from spill2lerobot.align import AlignedFrame
 from spill2lerobot.bag.base import Bag, ImageCutter
 from spill2lerobot.bag.wire import RawImage, image_of
 from spill2lerobot.errors import UserError
@@ -24,7 +24,7 @@ from spill2lerobot.spill.layout import SpillLayout
 from spill2lerobot.spill.progress import Position, ProgressFn
 from spill2lerobot.spill.shard import Row, warm_up_parquet_writer, write_shard
 from spill2lerobot.spill.stamps import StampCounter
-from spill2lerobot.spill.verify import read_chunk_stats
+from spill2lerobot.spill.units import BagIndex, CommitFn
 from spill2lerobot.spill.video import EncoderSettings
 from spill2lerobot.stats import counts_json, sample_indices
 
@@ -52,10 +52,19 @@ class ChunkSpiller:
     """Collects aligned frames of one bag into chunks and writes each chunk when it is full."""
 
     def __init__(
-        self, target: BagTarget, plan: BagPlan, roles: Roles, bag: Bag, first_chunk: int = 0, parallel_bags: int = 1
+        self,
+        target: BagTarget,
+        plan: BagPlan,
+        roles: Roles,
+        bag: Bag,
+        index: BagIndex,
+        committed: CommitFn,
+        parallel_bags: int = 1,
     ) -> None:
-        """``parallel_bags``: bags spilled at once (--jobs), whose encoders share the cores."""
+        """``committed``: told of each chunk once its files are in place (statistics last);
+        ``parallel_bags``: units spilled at once (--jobs), whose encoders share the cores."""
         self._target, self._plan, self._roles, self._bag = target, plan, roles, bag
+        self._index, self._committed = index, committed
         self._where = target.entry.path
         topics = bag.topics()
         self._msgtypes = {topic: topics[topic].msgtype for topic in roles.lowdim}
@@ -65,12 +74,9 @@ class ChunkSpiller:
             if not cam.is_depth  # depth workers parse their whole message (spill/depth.py)
         }
         self._extractor = robot_for(target.profile)
-        settings = EncoderSettings.from_profile(target.profile).sharing_cores(len(roles.cameras) * parallel_bags)
+        settings = encoder_settings(target.profile, len(roles.cameras) * parallel_bags)
         warm_up_parquet_writer()
-        carried = _bag_moments_after(target.layout, target.entry.id, first_chunk)
-        self._workers = {
-            cam.name: make_worker(cam, target.profile, settings, carried.get(cam.name)) for cam in roles.cameras
-        }
+        self._workers = {cam.name: make_worker(cam, target.profile, settings) for cam in roles.cameras}
         self._bag_samples = set(sample_indices(plan.frames).tolist())
         self._chunk_samples: set[int] = set()
         self._pending: deque[_Sent] = deque()
@@ -103,7 +109,7 @@ class ChunkSpiller:
                 )
             )
         if offset + 1 == self._plan.chunk_frames(chunk):
-            self._finish_chunk(chunk, frame)
+            self._finish_chunk(chunk)
         elif self._pending:
             self._collect(block=False)
 
@@ -147,16 +153,14 @@ class ChunkSpiller:
         for name, worker in self._workers.items():
             worker.submit(StartSegment(self._target.layout.segment(self._target.entry.id, chunk, name)))
 
-    def _finish_chunk(self, chunk: int, last: AlignedFrame) -> None:
+    def _finish_chunk(self, chunk: int) -> None:
         """The chunk's frames are all sent: close its segments, write its shard. Its journal line
         follows once every camera has finished (see _collect); meanwhile the next chunk flows."""
         for worker in self._workers.values():
             worker.submit(EndSegment())
         layout, bag_id = self._target.layout, self._target.entry.id
         write_shard(layout.shard(bag_id, chunk), self._rows, self._states, self._actions, self._roles.all)
-        entry = JournalEntry(
-            chunk=chunk, first_frame=self._rows[0][0], frames=len(self._rows), resume_ns=resume_point(last)
-        )
+        entry = self._index.entry(self._plan, chunk)
         stamp_counts = self.stamps.take(chunk) if self.stamps is not None else {}
         self._pending.append(_Sent(entry, self._faults.take(stamp_counts)))
         self._collect(block=False)
@@ -186,8 +190,10 @@ class ChunkSpiller:
             cameras={name: camera_stats(result) for name, result in results.items()},
             faults=sent.faults,
         )
-        journal.write_chunk_stats(target.layout, target.entry.id, stats)
-        journal.append_journal(target.layout, target.entry.id, entry)
+        for name, result in results.items():
+            journal.write_samples(target.layout, target.entry.id, entry.chunk, name, result.bag_pixels)
+        journal.write_chunk_stats(target.layout, target.entry.id, stats)  # the unit's commit
+        self._committed(entry)
         self.chunks_written += 1
         target.position.chunk = min(entry.chunk + 2, self._plan.chunks)
         self._frames_done += entry.frames
@@ -204,6 +210,16 @@ class ChunkSpiller:
             )
 
 
+def encoder_settings(profile: Profile, encoders: int) -> EncoderSettings:
+    """The cameras' encoder settings, for one of ``encoders`` running at once: SVT-AV1 gets
+    ``video.encoder_threads`` threads, or its share of the cores (``sharing_cores``)."""
+    settings = EncoderSettings.from_profile(profile)
+    threads = profile.video.encoder_threads
+    if threads is not None and settings.codec == "libsvtav1":
+        return replace(settings, svt_threads=threads)
+    return settings.sharing_cores(encoders)
+
+
 def camera_stats(result: SegmentResult) -> CameraStats:
     """A camera's record in chunk-NNNNN.stats.json."""
     return CameraStats.model_validate(
@@ -213,7 +229,7 @@ def camera_stats(result: SegmentResult) -> CameraStats:
             "bag_counts": counts_json(result.bag_counts),
             "chunk_samples": result.chunk_samples,
             "chunk_counts": counts_json(result.chunk_counts),
-            "bag_moments": result.bag_moments,
+            "bag_moments": None,  # merge adds the chunks' samples files up (no sums cross chunks)
             "chunk_moments": result.chunk_moments.state(),
             "bad_frames": result.bad_frames,
             "filled_frames": result.filled_frames,
@@ -230,14 +246,6 @@ def image_cutter(bag: Bag, msgtype: str) -> ImageCutter:
         cut: ImageCutter = getattr(bag, "compressed_image_data")  # noqa: B009
         return cut
     return image_of(msgtype)
-
-
-def _bag_moments_after(layout: SpillLayout, bag_id: str, done_chunks: int) -> dict[str, dict[str, Any] | None]:
-    """Each camera's float32 pixel sums at the end of the last finished chunk (resume)."""
-    if done_chunks == 0:
-        return {}
-    stats = read_chunk_stats(layout, bag_id, done_chunks - 1)
-    return {name: cam.bag_moments.model_dump() if cam.bag_moments else None for name, cam in stats.cameras.items()}
 
 
 def _hms(seconds: float) -> str:

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import cast
 
 import av
 import numpy as np
@@ -20,9 +20,7 @@ from spill2lerobot.stats import DEPTH_VALUES, downsample_for_stats
 class DepthWorker(CameraWorker):
     """A camera worker for a depth topic: decode, resize (nearest), encode in the profile's form."""
 
-    def __init__(
-        self, camera: Camera, profile: Profile, colour: EncoderSettings, bag_moments: dict[str, Any] | None = None
-    ) -> None:
+    def __init__(self, camera: Camera, profile: Profile, colour: EncoderSettings) -> None:
         """``colour``: the colour cameras' encoder settings (the rgb8 form is encoded with them)."""
         self._raw = camera.kind == "depth_raw"
         self._native = profile.dataset.depth_mode == "native"
@@ -30,7 +28,7 @@ class DepthWorker(CameraWorker):
         self._colour = colour
         self._decoder_depth = DepthDecoder()
         settings = DepthEncoderSettings.for_profile(profile) if self._native else self._colour
-        super().__init__(camera.name, settings, bag_moments, image_pixel_limit(profile))
+        super().__init__(camera.name, settings, image_pixel_limit(profile))
 
     def _encode(self, job: FrameJob, decoder: ImageDecoder, writer: SegmentWriter, result: SegmentResult) -> None:
         size = self._colour.width, self._colour.height
@@ -62,11 +60,8 @@ class DepthWorker(CameraWorker):
         writer.write(to_encoder_frame(av.VideoFrame.from_ndarray(rgb, format="rgb24"), self._colour))
 
 
-def make_worker(
-    camera: Camera, profile: Profile, settings: EncoderSettings, bag_moments: dict[str, Any] | None = None
-) -> CameraWorker:
-    """``bag_moments``: the camera's carried pixel sums when a bag is resumed (see stats.PixelMoments).
-    Images over the profile's pixel limit (``image_pixel_limit``) are bad frames, never decoded."""
+def make_worker(camera: Camera, profile: Profile, settings: EncoderSettings) -> CameraWorker:
+    """Images over the profile's pixel limit (``image_pixel_limit``) are bad frames, never decoded."""
     if camera.is_depth:
-        return DepthWorker(camera, profile, settings, bag_moments)
-    return CameraWorker(camera.name, settings, bag_moments, image_pixel_limit(profile))
+        return DepthWorker(camera, profile, settings)
+    return CameraWorker(camera.name, settings, image_pixel_limit(profile))

@@ -6,12 +6,15 @@ after the chunk's shard, segments and statistics have been renamed into place.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import stat
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+from numpy.typing import NDArray
 from pydantic import ValidationError
 
 from spill2lerobot.errors import UserError
@@ -192,7 +195,17 @@ def _line(entry: JournalEntry) -> str:
 
 
 def write_chunk_stats(layout: SpillLayout, bag_id: str, stats: ChunkStats) -> None:
-    write_json_atomic(layout.chunk_stats(bag_id, stats.chunk), stats.model_dump())
+    """The chunk's last file: its commit (a worker's own temporary name, then a rename)."""
+    write_json_atomic(layout.chunk_stats(bag_id, stats.chunk), stats.model_dump(), unique=True)
+
+
+def write_samples(layout: SpillLayout, bag_id: str, chunk: int, camera: str, pixels: list[NDArray[Any]]) -> None:
+    """chunk-NNNNN.<camera>.samples.npy: the (n, channels) uint8 statistics pixels of the chunk's
+    bag-sampled frames, in frame order (no frame: an empty (0, 3) array)."""
+    array = np.concatenate(pixels) if pixels else np.zeros((0, 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    np.save(buffer, np.ascontiguousarray(array, dtype=np.uint8), allow_pickle=False)
+    write_bytes_atomic(layout.samples(bag_id, chunk, camera), buffer.getvalue(), unique=True)
 
 
 def write_report(layout: SpillLayout, bag_id: str, report: BagReport) -> None:

@@ -58,3 +58,7 @@ class SpillLayout:
 
     def chunk_stats(self, bag_id: str, chunk: int) -> Path:
         return self.bag_dir(bag_id) / f"chunk-{chunk:05d}.stats.json"
+
+    def samples(self, bag_id: str, chunk: int, camera: str) -> Path:
+        """The statistics pixels of the chunk's frames a bag episode samples (merge's float32 sums)."""
+        return self.bag_dir(bag_id) / f"chunk-{chunk:05d}.{camera}.samples.npy"

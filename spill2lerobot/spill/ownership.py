@@ -4,16 +4,23 @@ leftovers and removing the spill: each touches only what stage 1 wrote (see safe
 from __future__ import annotations
 
 import os
-import re
 import stat
+from collections.abc import Collection
 from pathlib import Path
 
 from spill2lerobot.errors import UserError
 from spill2lerobot.lock import FolderLock
-from spill2lerobot.safety import LOCK_NAME, SPILL_MARKER, has_marker, remove_owned, spill_name_is_ours, write_marker
+from spill2lerobot.safety import (
+    CHUNK_FILE,
+    LOCK_NAME,
+    SPILL_MARKER,
+    has_marker,
+    remove_owned,
+    spill_name_is_ours,
+    write_marker,
+)
 from spill2lerobot.spill.layout import SPILL_FORMAT, SpillLayout
 
-_CHUNK_FILE = re.compile(r"chunk-([0-9]{5})\.(parquet|stats\.json|[A-Za-z0-9_]+\.mp4)(\.tmp)?")
 _BAG_TMP_FILES = {"plan.json.tmp", "report.json.tmp", "journal.jsonl.tmp"}
 
 
@@ -65,9 +72,9 @@ def remove_spill(layout: SpillLayout) -> list[Path]:
     return remove_owned(layout.root, SPILL_MARKER, spill_name_is_ours)
 
 
-def clear_unfinished(layout: SpillLayout, bag_id: str, done_chunks: int) -> None:
-    """Remove files of chunks the journal does not list (left by an interrupted run), and our
-    temporary files; nothing else, and never through a link (links are unlinked, not followed)."""
+def clear_unfinished(layout: SpillLayout, bag_id: str, done: Collection[int]) -> None:
+    """Remove files of chunks not in ``done`` (left by an interrupted run), and our temporary
+    files; nothing else, and never through a link (links are unlinked, not followed)."""
     folder = layout.bag_dir(bag_id)
     if not folder.exists():
         return
@@ -75,6 +82,6 @@ def clear_unfinished(layout: SpillLayout, bag_id: str, done_chunks: int) -> None
         for entry in entries:
             if entry.is_dir(follow_symlinks=False):
                 continue
-            match = _CHUNK_FILE.fullmatch(entry.name)
-            if (match and (int(match.group(1)) >= done_chunks or match.group(3))) or entry.name in _BAG_TMP_FILES:
+            match = CHUNK_FILE.fullmatch(entry.name)
+            if (match and (int(match.group(1)) not in done or match.group(3))) or entry.name in _BAG_TMP_FILES:
                 os.unlink(entry.path)

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from numpy.typing import NDArray
 
-from spill2lerobot.fsutil import commit, tmp_path
+from spill2lerobot.fsutil import commit, unique_tmp_path
 
 Row = tuple[int, int, list[int]]  # frame index, target time, source times (one per topic)
 
@@ -26,7 +26,7 @@ def write_shard(
     }
     for position, topic in enumerate(topics):
         columns[f"source_ns:{topic}"] = pa.array([times[position] for _, _, times in rows], pa.int64())
-    tmp = tmp_path(path)
+    tmp = unique_tmp_path(path)
     pq.write_table(pa.table(columns), tmp)
     commit(tmp, path)
 

@@ -4,55 +4,34 @@ Per chunk: one Parquet shard of low-dim columns, one video segment per camera, t
 statistics merge needs, then one journal line. A re-run skips finished bags and chunks, drops
 the unfinished chunk's leftovers and restarts reading the bag at the journalled resume point.
 
-This module runs the bags (one after the other, or in a pool of processes for --jobs); the
-planning is in planning.py, one bag's run in bag_spill.py, the chunk writer in chunks.py.
+This module runs the bags one after the other, or their units (a bag's chunks) in a pool of
+processes for --jobs (pool.py); the planning is in planning.py, one bag's run in bag_spill.py,
+what makes a chunk a unit in units.py, the chunk writer in chunks.py.
 """
 
 from __future__ import annotations
 
-import multiprocessing
-import sys
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
+from spill2lerobot.encoding import available_cores
 from spill2lerobot.errors import UserError
-from spill2lerobot.process import prepare_process
 from spill2lerobot.profiles import Profile
 from spill2lerobot.safety import check_locations
 from spill2lerobot.spill.bag_spill import BagResult, spill_bag
+from spill2lerobot.spill.budget import MemoryBudget
 from spill2lerobot.spill.chunks import BagTarget
 from spill2lerobot.spill.format import BagEntry
 from spill2lerobot.spill.layout import SpillLayout
 from spill2lerobot.spill.ownership import claim_spill
 from spill2lerobot.spill.planning import prepare_spill, select_bags
+from spill2lerobot.spill.pool import BagFailure, ProcessRunner, UnitPool
 from spill2lerobot.spill.progress import Position, ProgressFn
+from spill2lerobot.spill.ray_units import RaySettings, check_shared_path
 from spill2lerobot.spill.report import bag_report, summary_line
-
-
-@dataclass
-class BagFailure:
-    entry: BagEntry
-    message: str
 
 
 class SomeBagsFailed(UserError):
     exit_code = 3
-
-
-def _stderr(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
-
-
-def _spill_bag_in_worker(
-    layout: SpillLayout, entry: BagEntry, profile: Profile, parallel_bags: int
-) -> BagResult | BagFailure:
-    """Runs in a worker process (--jobs): errors come back as values, progress goes to stderr."""
-    prepare_process()
-    try:
-        return spill_bag(BagTarget(layout, entry, profile, _stderr, Position()), parallel_bags)
-    except UserError as exc:
-        return BagFailure(entry, str(exc))
 
 
 def run_stage1(
@@ -62,17 +41,23 @@ def run_stage1(
     *,
     restart: bool = False,
     jobs: int = 1,
+    max_memory: int | None = None,
+    ray: RaySettings | None = None,
     progress: ProgressFn = print,
     position: Position | None = None,
 ) -> list[BagResult]:
     """Spill every bag, holding the spill's lock. A bag that fails is reported and the others go
     on; then, if any failed, SomeBagsFailed lists them (their finished chunks stay; re-run to resume).
     ``position``: kept up to date, for the message printed when stage 1 is stopped."""
+    if ray is not None:
+        check_shared_path(spill)
     layout = SpillLayout(spill)
     bags = select_bags(inputs, profile)
     check_locations([*inputs, *bags], spill=spill)
     with claim_spill(layout, "stage 1", create=True, restart=restart):
-        return spill_bags(layout, bags, profile, jobs=jobs, progress=progress, position=position)
+        return spill_bags(
+            layout, bags, profile, jobs=jobs, max_memory=max_memory, ray=ray, progress=progress, position=position
+        )
 
 
 def spill_bags(
@@ -81,13 +66,26 @@ def spill_bags(
     profile: Profile,
     *,
     jobs: int = 1,
+    max_memory: int | None = None,
+    ray: RaySettings | None = None,
     progress: ProgressFn = print,
     position: Position | None = None,
 ) -> list[BagResult]:
-    """Stage 1 on a claimed spill (the caller holds its lock)."""
+    """Stage 1 on a claimed spill (the caller holds its lock). ``jobs``: units at once (processes);
+    ``max_memory``: bytes the process tree may hold, which chooses the units at once (at most
+    ``jobs``, or the cores when ``jobs`` is 1) from measured figures (spill/budget.py); ``ray``:
+    units as tasks of a Ray cluster (spill/ray_units.py)."""
     entries = prepare_spill(layout, profile, bags)
-    if jobs > 1 and len(entries) > 1:
-        outcomes = _in_pool(layout, entries, profile, jobs)
+    if ray is not None:
+        from spill2lerobot.spill.ray_units import RayRunner
+
+        outcomes = UnitPool(layout, entries, profile, RayRunner(layout, profile, ray), progress).run()
+    elif max_memory is not None:
+        most = jobs if jobs > 1 else available_cores()
+        runner = ProcessRunner(layout, profile, most)
+        outcomes = UnitPool(layout, entries, profile, runner, progress, MemoryBudget(max_memory, most)).run()
+    elif jobs > 1:
+        outcomes = UnitPool(layout, entries, profile, ProcessRunner(layout, profile, jobs), progress).run()
     else:
         outcomes = _one_by_one(layout, entries, profile, progress, position or Position())
     for outcome in outcomes:
@@ -108,13 +106,6 @@ def spill_bags(
             "Fix or remove the failed bags and run the same command again"
         )
     return [o for o in outcomes if isinstance(o, BagResult)]
-
-
-def _in_pool(layout: SpillLayout, entries: list[BagEntry], profile: Profile, jobs: int) -> list[BagResult | BagFailure]:
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        parallel = min(jobs, len(entries))
-        futures = [pool.submit(_spill_bag_in_worker, layout, entry, profile, parallel) for entry in entries]
-        return [future.result() for future in futures]
 
 
 def _one_by_one(

@@ -1,7 +1,7 @@
-"""Finished chunks, checked before they are trusted: their statistics, shard and segments.
+"""Finished chunks, checked before they are trusted: their statistics, shard, segments and samples.
 
-Stage 1 checks the chunks its journal lists when it resumes and redoes from the first damaged
-one; merge checks every chunk before it writes anything, so a damaged spill is one line naming
+Stage 1 checks the chunks its journal lists (and those committed after it) when it resumes and
+redoes the damaged ones; merge checks every chunk before it writes anything, so a damaged spill is one line naming
 the file and the chunk that the next stage 1 run will redo.
 """
 
@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import av
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+from numpy.typing import NDArray
 
 from spill2lerobot.spill.format import ChunkStats, JournalEntry, SpillDamaged, parse, read_json
 from spill2lerobot.spill.journal import redo_from
@@ -78,6 +80,8 @@ def check_chunk(layout: SpillLayout, bag_id: str, chunk: int, frames: int, shape
     check_shard(layout.shard(bag_id, chunk), frames, shape)
     for camera in shape.cameras:
         check_segment(layout.segment(bag_id, chunk, camera), frames)
+        if read_samples(layout, bag_id, chunk, camera) is None and stats.cameras[camera].bag_moments is None:
+            raise ChunkDamaged(layout.samples(bag_id, chunk, camera), "missing")
 
 
 def first_damaged(
@@ -165,6 +169,31 @@ def read_shard_columns(path: Path, columns: list[str]) -> pa.Table:
         if column.null_count or values.null_count:
             raise ChunkDamaged(path, f"column {name[:80]} holds missing values")
     return table
+
+
+MAX_SAMPLES_BYTES = 2 * 1024**3
+
+
+def read_samples(layout: SpillLayout, bag_id: str, chunk: int, camera: str) -> NDArray[np.uint8] | None:
+    """A chunk's statistics pixels (``chunk-NNNNN.<camera>.samples.npy``), checked; None if the
+    chunk has none (a spill written before they existed carries cumulative sums instead)."""
+    path = layout.samples(bag_id, chunk, camera)
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_SAMPLES_BYTES:
+        raise ChunkDamaged(path, "not a regular file of bounded size")
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        if isinstance(exc, OSError) and exc.errno in DISK_ERRORS:
+            raise
+        raise ChunkDamaged(path, f"damaged pixel samples ({_first_line(exc)})") from None
+    if array.dtype != np.uint8 or array.ndim != 2 or not 1 <= array.shape[1] <= 4:
+        raise ChunkDamaged(path, f"holds {array.dtype} {array.shape}, not (n, channels) uint8 pixels")
+    pixels: NDArray[np.uint8] = array
+    return pixels
 
 
 def _first_line(exc: Exception) -> str:

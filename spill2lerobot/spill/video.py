@@ -20,7 +20,7 @@ from av.video.stream import VideoStream
 from numpy.typing import NDArray
 
 from spill2lerobot.encoding import EncoderSettings, available_cores
-from spill2lerobot.fsutil import commit, release_freed_memory, tmp_path
+from spill2lerobot.fsutil import commit, release_freed_memory, unique_tmp_path
 
 __all__ = ["EncoderSettings", "JpegDecoder", "SegmentWriter", "available_cores", "to_encoder_frame", "to_rgb"]
 
@@ -75,7 +75,7 @@ class SegmentWriter:
 
     def __init__(self, path: Path, settings: EncoderSettings) -> None:
         self.path = path
-        self._tmp = tmp_path(path)
+        self._tmp = unique_tmp_path(path)
         self._settings = settings
         self._container: OutputContainer | None = av.open(str(self._tmp), mode="w", format="mp4")
         stream = cast(

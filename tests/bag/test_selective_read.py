@@ -16,8 +16,8 @@ from support import run_cli
 import spill2lerobot.bag.ros1.file as ros1_file
 from spill2lerobot.bag.ros1 import BagError, Ros1Bag
 from spill2lerobot.profiles import load_profile, robot_for
-from spill2lerobot.spill.bag_spill import chosen_messages
 from spill2lerobot.spill.planning import make_plan
+from spill2lerobot.spill.units import chosen_messages
 
 
 def _as_tuples(messages) -> list[tuple[str, int, bytes]]:

@@ -9,7 +9,7 @@ import time
 
 import pytest
 from compare import assert_same_dataset, provenance_without_timings
-from support import ROOT, run_cli
+from support import ROOT, keep_journalled, run_cli
 
 SMALL = ["--set", "dataset.resize.width=320", "--set", "dataset.resize.height=240"]
 
@@ -121,7 +121,7 @@ def test_status_and_resume_near_the_end_reads_only_the_rest(bags, tmp_path):
     lines = journal.read_text().splitlines()
     assert len(lines) >= 10
     kept = len(lines) * 9 // 10
-    journal.write_text("".join(line + "\n" for line in lines[:kept]))  # as if stopped at 90%
+    keep_journalled(spill, kept)  # as if stopped at 90%
     status = run_cli("status", str(spill)).stdout
     assert f"{kept}/{len(lines)} chunks" in status and "frames to go" in status
     result = run_cli("stage1", str(bags["a"]), str(spill), *options)

@@ -116,8 +116,11 @@ def put_spill(case: harness.CaseDir, assets: Assets, dest: str = "spill", bag: s
 
 
 def keep_chunks(spill: Path, chunks: int, bag_id: str = "0000") -> None:
-    """An interrupted spill: the journal keeps its first ``chunks`` lines (the later chunks'
-    files stay behind as leftovers, as a crash leaves them)."""
+    """An interrupted spill: the journal keeps its first ``chunks`` lines and the later chunks
+    lose their statistics file, their commit (their other files stay behind as leftovers, as a
+    crash leaves them)."""
     journal = spill / "bags" / bag_id / "journal.jsonl"
     lines = journal.read_text().splitlines(keepends=True)
     journal.write_text("".join(lines[:chunks]))
+    for chunk in range(chunks, len(lines)):
+        (spill / "bags" / bag_id / f"chunk-{chunk:05d}.stats.json").unlink(missing_ok=True)

@@ -170,7 +170,7 @@ STATS: dict[str, Damage] = {
     "counts-short": json_edit(_counts(lambda counts: counts.__setitem__(slice(None), [[1] * 5] * 3))),
     "counts-negative": json_edit(_counts(lambda counts: counts[0].__setitem__(0, -5))),
     "counts-huge": json_edit(_counts(lambda counts: counts[0].__setitem__(0, HUGE))),
-    "moments-strings": json_edit(setter("cameras", "head_cam_h", "bag_moments", "sum", ["a", "b", "c"])),
+    "moments-strings": json_edit(setter("cameras", "head_cam_h", "chunk_moments", "sum", ["a", "b", "c"])),
     "faults-string": json_edit(setter("faults", "x")),
 }
 REPORT: dict[str, Damage] = {

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 from gen_kuavo_bag import CAMERA_TOPICS, LATENCY_NS, Faults, write_kuavo_bag
 from reference import load_reference
-from support import run_cli
+from support import keep_journalled, run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -159,8 +159,7 @@ def test_a_resumed_run_counts_the_same(stamped, tmp_path, keep):
     """Cut the journal after `keep` chunks (an interruption there) and run stage 1 again."""
     spill = tmp_path / "spill"
     shutil.copytree(stamped["spill"], spill)
-    journal = spill / "bags/0000/journal.jsonl"
-    journal.write_text("".join(journal.read_text().splitlines(keepends=True)[:keep]))
+    keep_journalled(spill, keep)
     result = run_cli("stage1", str(stamped["bag"]), str(spill), *OPTIONS)
     assert f"({len(chunk_stats(stamped['spill'])) - keep} written now" in result.stderr
     assert chunk_stats(spill) == chunk_stats(stamped["spill"])
