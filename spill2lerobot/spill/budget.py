@@ -30,8 +30,17 @@ def parse_size(text: str) -> int:
 
 
 def own_peak() -> int:
-    """This process's peak resident memory, in bytes (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    """This process's peak resident memory, in bytes. Linux's VmHWM, not getrusage's ru_maxrss:
+    that one survives exec, so a command started by a large process (a test run that imported
+    torch) would report its parent's peak as its own."""
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024  # kB
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
 
 
 def megabytes(size: int) -> str:
