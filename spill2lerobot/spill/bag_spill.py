@@ -72,8 +72,6 @@ def _checked_plan(bag: Bag, target: BagTarget) -> tuple[Roles, BagPlan, NDArray[
     extractor = robot_for(profile)
     roles = extractor.resolve_topics(bag.topics())
     check_topics(bag, roles, extractor)
-    if bag.serialization == "cdr" and any(cam.is_depth for cam in roles.cameras):
-        raise UserError(f"{bag.path}: depth cameras of ROS2 bags are not supported yet; set dataset.use_depth=false")
     store = _typestore(bag)
     msgtypes = {topic: info.msgtype for topic, info in bag.topics().items()}
     extractor.check_fields(roles, msgtypes, store, str(bag.path))
@@ -114,7 +112,9 @@ def _spill_open_bag(bag: Bag, target: BagTarget, started: float, parallel_bags: 
     target.position.chunk, target.position.chunks = first_chunk + 1, plan.chunks
     start_ns = done[-1].resume_ns if done else 0
     spans = extractor.span_topics(roles)
-    aligner = StreamingAligner(targets, list(roles.all), first_target=first_chunk * plan.chunk_size, span_topics=spans)
+    modes = {topic: align.mode for topic, align in extractor.alignment(roles).items()}
+    first = first_chunk * plan.chunk_size
+    aligner = StreamingAligner(targets, list(roles.all), first_target=first, span_topics=spans, modes=modes)
     spiller = ChunkSpiller(target, plan, roles, bag, first_chunk, parallel_bags)
     spiller.stamps = _stamp_counter(bag, roles, plan, targets, first_chunk, profile)
     only = chosen_messages(bag, roles, targets, skip=extractor.span_topics(roles))
