@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 from rosbags.rosbag2 import CompressionFormat, CompressionMode, StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
+from rosbags.typesys.store import Typestore
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -166,6 +167,45 @@ def write_ros2_bag(
     if compression == "file":
         suffix += ".zstd"
     return Ros2BagSummary(path, path / f"{path.name}{suffix}", start_ns, times)
+
+
+class _Ros1Source:
+    """What rosbags-convert's connection and converter builder reads of its source reader."""
+
+    is2 = False
+
+    def __init__(self, typestore: Typestore) -> None:
+        self.typestore = typestore
+
+
+def convert_ros1_bag(src: str | Path, dst: str | Path, storage: str = "mcap", limit: int | None = None) -> Path:
+    """The ROS1 bag ``src`` as the rosbag2 folder ``dst``, converted by rosbags-convert's own
+    code (``create_connections_converters``: CDR converters, ROS2 Header, connections).
+
+    Not ``rosbags.convert.convert`` itself: its reader parses the bag's definitions without the
+    lower-case constants Kuavo's ``lejuClawState`` declares, so it refuses real Kuavo bags with a
+    hash mismatch; here the definitions are parsed as spill2lerobot parses them (``bag.msgdef``).
+    ``limit``: only the first ``limit`` messages (in the ROS1 bag's time order, the order written).
+    """
+    from rosbags.convert.converter import create_connections_converters
+    from rosbags.rosbag1 import Reader as Ros1Reader
+
+    from spill2lerobot.bag.msgdef import typestore_for
+
+    plugin = {"mcap": StoragePlugin.MCAP, "sqlite3": StoragePlugin.SQLITE3}[storage]
+    with Ros1Reader(Path(src)) as reader, Writer(Path(dst), version=8, storage_plugin=plugin) as writer:
+        source = _Ros1Source(typestore_for({c.msgtype: c.msgdef.data for c in reader.connections}))
+        connmap, convmap = create_connections_converters(
+            reader.connections,
+            None,
+            source,  # type: ignore[arg-type]  # the two attributes it reads
+            writer,
+        )
+        for count, (conn, t_ns, data) in enumerate(reader.messages()):
+            if limit is not None and count >= limit:
+                break
+            writer.write(connmap[(conn.id, conn.owner)], t_ns, bytes(convmap[conn.msgtype](data)))
+    return Path(dst)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,10 +8,15 @@ message of every topic nearest in time (``argmin |t - target|``: on a tie the ea
 Here the timeline comes from the bag index, and messages stream past once in time order: a
 topic's choice for a target is settled as soon as the first message at or after the target
 arrives, so only one message per topic (the previous one) is ever held.
+
+Generic profiles may align a topic otherwise (``TopicAlign``): ``previous`` holds the last message
+at or before the target, ``linear``/``slerp`` take it and the next one (``Pick.after``) with the
+target's place between them; the decision point is the same, so resuming works alike.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,10 +35,44 @@ def target_times(main_times_ns: NDArray[Any], sample_drop: int, stride: int, cut
 
 @dataclass
 class Pick:
-    """The message a topic contributes to one target frame."""
+    """The message a topic contributes to one target frame. An interpolating topic (``linear``,
+    ``slerp``) also gives the next message (``after``) and the frame's place between the two
+    (``weight``: 0 at this message, 1 at ``after``)."""
 
     time_ns: int
     payload: Any
+    after: Pick | None = None
+    weight: float = 0.0
+
+
+@dataclass(frozen=True)
+class TopicAlign:
+    """How a topic's messages meet the frame times (generic profiles; the default everywhere):
+    ``nearest`` (the original's argmin), ``previous`` (the last message at or before the frame
+    time: hold), ``linear`` / ``slerp`` (between the messages around it); ``max_skew_ms``: this
+    topic's gap limit (None: ``faults.max_skew_ms``)."""
+
+    mode: str = "nearest"
+    max_skew_ms: int | None = None
+
+
+@dataclass(frozen=True)
+class Blend:
+    """Two decoded messages and the frame's place between them (``Pick.after``, ``Pick.weight``)."""
+
+    before: Any
+    after: Any
+    weight: float
+
+
+def skew_ns(pick: Pick, target_ns: int, mode: str) -> int:
+    """How far a pick's data is from the frame time, for the gap check: the held message's age
+    (``previous``), else the nearer of the messages used."""
+    if mode == "previous":
+        return abs(target_ns - pick.time_ns)
+    if pick.after is not None:
+        return min(abs(target_ns - pick.time_ns), abs(pick.after.time_ns - target_ns))
+    return abs(pick.time_ns - target_ns)
 
 
 @dataclass
@@ -63,11 +102,18 @@ class StreamingAligner:
     """Feed messages in record-time order; get complete frames back in timeline order."""
 
     def __init__(
-        self, targets_ns: NDArray[Any], topics: list[str], first_target: int = 0, span_topics: tuple[str, ...] = ()
+        self,
+        targets_ns: NDArray[Any],
+        topics: list[str],
+        first_target: int = 0,
+        span_topics: tuple[str, ...] = (),
+        modes: Mapping[str, str] | None = None,
     ) -> None:
-        """``span_topics``: topics whose enclosing messages each frame records (``AlignedFrame.between``)."""
+        """``span_topics``: topics whose enclosing messages each frame records (``AlignedFrame.between``);
+        ``modes``: topic -> ``TopicAlign.mode`` (others: nearest)."""
         self._targets = [int(t) for t in targets_ns]
         self._topics = list(topics)
+        self._modes = {topic: mode for topic, mode in (modes or {}).items() if mode != "nearest"}
         self._span_topics = frozenset(span_topics)
         self._cursors = {topic: _TopicCursor(first_target) for topic in self._topics}
         self._pending: dict[int, AlignedFrame] = {}
@@ -91,8 +137,13 @@ class StreamingAligner:
         current = prev if same_time and prev is not None else Pick(time_ns, payload)
         while j < len(targets) and targets[j] <= time_ns:
             target = targets[j]
+            if topic in self._modes:
+                pick = self._held(self._modes[topic], prev, current, target)
             # Nearest wins; a tie goes to the earlier message, like numpy's argmin.
-            pick = prev if prev is not None and target - prev.time_ns <= time_ns - target else current
+            elif prev is not None and target - prev.time_ns <= time_ns - target:
+                pick = prev
+            else:
+                pick = current
             resume = prev.time_ns if prev is not None else time_ns
             self._settle(j, topic, pick, resume)
             if topic in self._span_topics and prev is not None and prev.time_ns < target < time_ns:
@@ -101,6 +152,18 @@ class StreamingAligner:
         cursor.next_target = j
         cursor.prev = current
         return self._pop_complete()
+
+    @staticmethod
+    def _held(mode: str, prev: Pick | None, current: Pick, target: int) -> Pick:
+        """A non-nearest topic's pick for a target with ``prev.time < target <= current.time``:
+        the message at or before the target (the first message if none is), and for
+        interpolation the one after it."""
+        if current.time_ns == target or prev is None:
+            return current
+        if mode == "previous":
+            return prev
+        weight = (target - prev.time_ns) / (current.time_ns - prev.time_ns)
+        return Pick(prev.time_ns, prev.payload, current, weight)
 
     def finish(self) -> list[AlignedFrame]:
         """End of stream: remaining targets take each topic's last message."""

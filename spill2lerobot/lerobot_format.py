@@ -132,6 +132,7 @@ def info_json(
     total_frames: int,
     total_tasks: int,
     robot_type: str | None,
+    splits: dict[str, float] | None = None,
 ) -> dict[str, Any]:
     return {
         "codebase_version": CODEBASE_VERSION,
@@ -146,8 +147,26 @@ def info_json(
         "data_path": DATA_PATH,
         "video_path": VIDEO_PATH,
         "robot_type": robot_type,
-        "splits": {"train": f"0:{total_episodes}"},
+        "splits": split_ranges(total_episodes, splits),
     }
+
+
+def split_ranges(total_episodes: int, fractions: dict[str, float] | None) -> dict[str, str]:
+    """info.json's "splits": contiguous "start:stop" episode ranges, in the order given, as
+    lerobot 0.6.1's ``split_dataset`` cuts fractions (``int(total x fraction)`` episodes each,
+    the last split up to the end; a split of no episodes is left out). None: all "train"."""
+    if fractions is None:
+        return {"train": f"0:{total_episodes}"}
+    ranges: dict[str, str] = {}
+    start, last = 0, list(fractions)[-1]
+    for name, fraction in fractions.items():
+        count = int(total_episodes * fraction)
+        if count == 0:
+            continue
+        stop = total_episodes if name == last else start + count
+        ranges[name] = f"{start}:{stop}"
+        start = stop
+    return ranges
 
 
 def data_schema(features: dict[str, Any]) -> pa.Schema:

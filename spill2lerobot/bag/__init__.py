@@ -17,5 +17,5 @@ def open_bag(path: str | Path, recover: bool = False) -> Ros1Bag | Ros2Bag:
     if path.exists() and not (path.is_file() or path.is_dir()):  # a FIFO would block, a device never end
         raise BagError(f"{path}: not a regular file (a pipe, socket or device); pass a bag file or folder")
     if is_ros2_bag(path):
-        return Ros2Bag(path)
+        return Ros2Bag(path, recover=recover)
     return Ros1Bag(path, recover=recover)

@@ -9,10 +9,15 @@ the layout is right and the md5 rosbags computes equals the one ``rosbag record`
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from rosbags.interfaces.typing import Typesdict
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 from rosbags.typesys.store import Typestore
+
+if TYPE_CHECKING:
+    from rosbags.interfaces import Connection
 
 # A constant line: builtin type, name, '=', value (comments allowed after the value).
 _CONSTANT_LINE = re.compile(
@@ -65,4 +70,31 @@ def typestore_for(definitions: dict[str, str]) -> Typestore:
             store.types.pop(name, None)
             store.cache.pop(name, None)
         store.register(types)
+    return store
+
+
+def typestore_for_connections(connections: Iterable[Connection]) -> Typestore:
+    """A ROS2 (Humble) typestore extended with the definitions a rosbag2's connections carry
+    (msg text, parsed like ROS1's so lower-case constants work, or IDL)."""
+    from rosbags.interfaces import MessageDefinitionFormat
+    from rosbags.typesys import get_types_from_idl
+
+    store = get_typestore(Stores.ROS2_HUMBLE)
+    types: Typesdict = {}
+    for conn in connections:
+        msgdef = conn.msgdef
+        if msgdef.format == MessageDefinitionFormat.MSG and msgdef.data:
+            types.update(types_from_definition(conn.msgtype, msgdef.data))  # lower-case constants too
+        elif msgdef.format == MessageDefinitionFormat.IDL and msgdef.data:
+            sep = "=" * 80 + "\n"
+            if msgdef.data.startswith(f"{sep}IDL: "):
+                for section in msgdef.data.split(sep)[1:]:
+                    types.update(get_types_from_idl(section.split("\n", 1)[1]))
+            else:
+                types.update(get_types_from_idl(msgdef.data))
+    for name in types:  # the bag's definitions win over the built-in ones
+        store.fielddefs.pop(name, None)
+        store.types.pop(name, None)
+        store.cache.pop(name, None)
+    store.register(types)
     return store

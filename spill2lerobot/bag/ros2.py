@@ -44,14 +44,16 @@ from rosbags.rosbag2.storage_sqlite3 import Sqlite3Reader
 
 from spill2lerobot.bag.base import BagError, Chosen, ImageCutter, Message, Recovery, Times, TopicInfo, keep_chosen
 from spill2lerobot.bag.bounded import decompress, most_from, size_problem
-from spill2lerobot.bag.wire import COMPRESSED_IMAGE, cdr_compressed_image_data
+from spill2lerobot.bag.db3_recovery import RecoveringSqlite3Reader
+from spill2lerobot.bag.mcap_recovery import RecoveringMcapReader, RecoveringReader, chunk_times, combined
+from spill2lerobot.bag.msgdef import typestore_for_connections
+from spill2lerobot.bag.wire import COMPRESSED_IMAGE, RAW_IMAGE, cdr_compressed_image_data, cdr_raw_image
 
 if TYPE_CHECKING:
     from types import TracebackType
     from typing import Self
 
     from rosbags.interfaces import Connection
-    from rosbags.interfaces.typing import Typesdict
     from rosbags.rosbag2.storage_mcap import ChunkInfo
     from rosbags.typesys.store import Typestore
 
@@ -98,10 +100,10 @@ class Ros2Bag:
     def __init__(self, path: str | Path, recover: bool = False) -> None:
         self.path = Path(path)
         self.bytes_read = 0  # message bytes streamed plus index bytes read (storage overhead not counted)
-        self.recovery: Recovery | None = None  # rosbags reads what the storages index; no recovery scan of our own
+        self.recovery: Recovery | None = None  # an .mcap cut short, scanned (``recover``; bag.mcap_recovery)
         self._typestore: Typestore | None = None
         try:
-            self._reader = Reader(self.path)
+            self._reader = (RecoveringReader if recover else Reader)(self.path)
             self._reader.open()
         except (OSError, KeyError, *_DAMAGE) as exc:
             detail = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
@@ -120,6 +122,11 @@ class Ros2Bag:
                 self.close()
                 raise BagError(f"{self.path}: unsupported rosbag2 storage {type(store).__name__}")
         self._storages: list[_Storage] = [s for s in storages if isinstance(s, McapReader | Sqlite3Reader)]
+        recovering = (RecoveringMcapReader, RecoveringSqlite3Reader)
+        self.recovery = combined([s.recovery for s in storages if isinstance(s, recovering) and s.recovery])
+        if self.recovery is not None and not any(s.metadata.message_count for s in self._storages):
+            self.close()
+            raise BagError(f"{self.path}: no complete message to recover ({self.recovery.reason}); copy the bag again")
 
     def close(self) -> None:
         reader = getattr(self, "_reader", None)
@@ -139,11 +146,15 @@ class Ros2Bag:
     @property
     def start_ns(self) -> int:
         """Record time of the first message (0 for an empty bag)."""
+        if self.recovery is not None:  # a folder's metadata.yaml counts what the cut file lost
+            return min((s.metadata.start_time for s in self._storages if s.metadata.message_count), default=0)
         return self._reader.start_time if self._reader.message_count else 0
 
     @property
     def end_ns(self) -> int:
         """Record time of the last message (0 for an empty bag)."""
+        if self.recovery is not None:
+            return max((s.metadata.end_time - 1 for s in self._storages if s.metadata.message_count), default=0)
         return self._reader.end_time - 1 if self._reader.message_count else 0
 
     @property
@@ -169,9 +180,12 @@ class Ros2Bag:
     def topics(self) -> dict[str, TopicInfo]:
         """Every topic with its type and message count."""
         out: dict[str, TopicInfo] = {}
+        counts: dict[str, int] = {}
+        for conn in (c for s in self._storages for c in s.connections) if self.recovery else ():
+            counts[conn.topic] = counts.get(conn.topic, 0) + conn.msgcount  # what the files still hold
         for topic, info in self._reader.topics.items():
             msgtype = info.msgtype or info.connections[0].msgtype
-            out[topic] = TopicInfo(msgtype, info.msgcount, tuple(c.id for c in info.connections))
+            out[topic] = TopicInfo(msgtype, counts.get(topic, info.msgcount), tuple(c.id for c in info.connections))
         return out
 
     def message_count(self, topic: str) -> int:
@@ -224,6 +238,8 @@ class Ros2Bag:
                 for cid in channel_ids:
                     offset = chunk.message_index_offsets.get(cid)
                     if offset is None:
+                        if chunk.channel_count.get(cid):  # a recovered chunk whose index was cut off
+                            out.append(np.array(chunk_times(storage, chunk, {cid}), np.int64))
                         continue
                     file.seek(offset)
                     head = file.read(1 + 8 + 6)
@@ -254,7 +270,7 @@ class Ros2Bag:
                 found = None
                 # Chunks may overlap in time: visit by end time, stop once none can be later.
                 for chunk in sorted(storage.chunks, key=lambda c: -c.message_end_time):
-                    if not channels & chunk.message_index_offsets.keys():
+                    if not channels & chunk.channel_count.keys():
                         continue
                     if found is not None and chunk.message_end_time <= found:
                         break
@@ -339,9 +355,9 @@ class Ros2Bag:
         return self.deserialize_raw(msg.data, msg.connection.msgtype)
 
     def image_of(self, msgtype: str) -> ImageCutter:
-        """What the camera worker needs of an image message: a CompressedImage's data (ROS2
-        bags are read for CompressedImage cameras)."""
-        return self.compressed_image_data
+        """What the camera worker needs of an image message: a CompressedImage's data, or a raw
+        Image's picture fields (ValueError if it is cut short, a bad frame)."""
+        return cdr_raw_image if msgtype == RAW_IMAGE else self.compressed_image_data
 
     def compressed_image_data(self, payload: bytes | memoryview) -> bytes:
         """The ``data`` of a CDR sensor_msgs/CompressedImage, without deserializing it (b"" if
@@ -368,28 +384,3 @@ def _decompress_message(data: bytes) -> bytes:
     if len(out) > limit:
         raise ValueError(f"a message of {len(data)} compressed bytes holds more than {limit} bytes")
     return out
-
-
-def typestore_for_connections(connections: Iterable[Connection]) -> Typestore:
-    from rosbags.interfaces import MessageDefinitionFormat
-    from rosbags.typesys import Stores, get_types_from_idl, get_types_from_msg, get_typestore
-
-    store = get_typestore(Stores.ROS2_HUMBLE)
-    types: Typesdict = {}
-    for conn in connections:
-        msgdef = conn.msgdef
-        if msgdef.format == MessageDefinitionFormat.MSG and msgdef.data:
-            types.update(get_types_from_msg(msgdef.data, conn.msgtype))
-        elif msgdef.format == MessageDefinitionFormat.IDL and msgdef.data:
-            sep = "=" * 80 + "\n"
-            if msgdef.data.startswith(f"{sep}IDL: "):
-                for section in msgdef.data.split(sep)[1:]:
-                    types.update(get_types_from_idl(section.split("\n", 1)[1]))
-            else:
-                types.update(get_types_from_idl(msgdef.data))
-    for name in types:  # the bag's definitions win over the built-in ones
-        store.fielddefs.pop(name, None)
-        store.types.pop(name, None)
-        store.cache.pop(name, None)
-    store.register(types)
-    return store

@@ -38,6 +38,21 @@ class RawImage:
     encoding: str
     step: int
     data: bytes
+    bigendian: bool = False
+
+
+@dataclass(frozen=True)
+class CompressedPayload:
+    """``format`` and ``data`` of a ``sensor_msgs/CompressedImage`` (a depth camera's: the
+    format says 16UC1 or 32FC1 compressedDepth)."""
+
+    format: str
+    data: bytes
+
+
+# What a depth camera worker gets of one message: a whole ROS1 message, or a CDR one's fields
+# (b"" when it is cut short: an undecodable image, counted like a colour camera's).
+DepthCut = RawImage | CompressedPayload | bytes
 
 
 @dataclass(frozen=True)
@@ -120,12 +135,12 @@ def raw_image(payload: bytes | memoryview) -> RawImage:
         size = _u32(view, pos)
         encoding = bytes(view[pos + 4 : pos + 4 + size]).decode("utf-8", "replace")
         pos += 4 + size
-        _, step = _BIGENDIAN_STEP.unpack_from(view, pos)
+        bigendian, step = _BIGENDIAN_STEP.unpack_from(view, pos)
         pos += 5
         size = _u32(view, pos)
     except struct.error:
         raise ValueError("the message ends early") from None
-    return RawImage(width, height, encoding, step, bytes(view[pos + 4 : pos + 4 + size]))
+    return RawImage(width, height, encoding, step, bytes(view[pos + 4 : pos + 4 + size]), bigendian != 0)
 
 
 def image_of(msgtype: str) -> Callable[[bytes | memoryview], bytes | RawImage]:
@@ -156,3 +171,70 @@ def cdr_compressed_image_data(payload: bytes | memoryview) -> bytes:
     if pos + 4 + size > len(view):
         raise ValueError("image data runs past the message")
     return bytes(view[pos + 4 : pos + 4 + size])
+
+
+def _cdr_view(payload: bytes | memoryview) -> memoryview:
+    view = memoryview(payload)
+    if len(view) < 12 or view[1] != 0x01:  # 0x0001: CDR little endian
+        raise ValueError("not a little-endian CDR message")
+    return view
+
+
+def _cdr_string(view: memoryview, pos: int) -> tuple[str, int]:
+    """An aligned CDR string at ``pos`` (its length counts the NUL) and where the next field starts."""
+    pos = _align4(pos)
+    size = _u32(view, pos)
+    if pos + 4 + size > len(view):
+        raise ValueError("string runs past the message")
+    return bytes(view[pos + 4 : pos + 4 + size]).rstrip(b"\0").decode("utf-8", "replace"), pos + 4 + size
+
+
+def _cdr_bytes(view: memoryview, pos: int) -> bytes:
+    """An aligned CDR uint8 sequence at ``pos``, checked against the message."""
+    pos = _align4(pos)
+    size = _u32(view, pos)
+    if pos + 4 + size > len(view):
+        raise ValueError("image data runs past the message")
+    return bytes(view[pos + 4 : pos + 4 + size])
+
+
+def cdr_compressed_image(payload: bytes | memoryview) -> CompressedPayload:
+    """``format`` and ``data`` of a little-endian CDR ``sensor_msgs/CompressedImage``."""
+    view = _cdr_view(payload)
+    _, pos = _cdr_string(view, 12)  # after encapsulation and stamp: frame_id
+    fmt, pos = _cdr_string(view, pos)
+    return CompressedPayload(fmt, _cdr_bytes(view, pos))
+
+
+def cdr_raw_image(payload: bytes | memoryview) -> RawImage:
+    """The picture fields of a little-endian CDR ``sensor_msgs/Image``: header (stamp, frame_id),
+    height u32, width u32, encoding, is_bigendian u8, step u32 (aligned), data."""
+    view = _cdr_view(payload)
+    _, pos = _cdr_string(view, 12)  # frame_id
+    pos = _align4(pos)
+    height, width = _u32(view, pos), _u32(view, pos + 4)
+    encoding, pos = _cdr_string(view, pos + 8)
+    if pos >= len(view):
+        raise ValueError("the message ends early")
+    bigendian = view[pos] != 0
+    pos = _align4(pos + 1)
+    step = _u32(view, pos)
+    return RawImage(width, height, encoding, step, _cdr_bytes(view, pos + 4), bigendian)
+
+
+def depth_cutter(serialization: str, msgtype: str) -> Callable[[bytes | memoryview], DepthCut]:
+    """What a depth camera worker needs of one message of ``msgtype``: a ROS1 message whole
+    (``DepthDecoder.decode_message`` parses it); the fields of a CDR one, or b"" if it is cut
+    short (the worker counts an undecodable image)."""
+    cdr = serialization == "cdr"
+    if not cdr:
+        return bytes  # the depth worker parses the whole message, as it always has
+    cut: Callable[[bytes | memoryview], DepthCut] = cdr_raw_image if msgtype == RAW_IMAGE else cdr_compressed_image
+
+    def run(payload: bytes | memoryview) -> DepthCut:
+        try:
+            return cut(payload)
+        except (ValueError, IndexError, struct.error):
+            return b""
+
+    return run

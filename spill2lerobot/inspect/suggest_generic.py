@@ -1,6 +1,8 @@
 """`inspect --suggest` for bags that are not Kuavo recordings: a starting generic profile.
 
-Cameras are the bag's CompressedImage topics (the fastest one defines the timeline); the state
+Cameras are the bag's CompressedImage and raw Image topics (the fastest one defines the
+timeline; a raw Image with a ``/compressed`` twin is left out), depth cameras its compressedDepth
+topics and raw Images named ``depth``; the state
 is a sensor_msgs/JointState topic's positions, by joint name (read from its first message); the
 action is the command-like topics (``cmd``/``command`` in the name: JointState positions,
 Float64MultiArray data, Float64 data). Whatever cannot be inferred is a WARNING in the YAML's
@@ -14,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from spill2lerobot.bag.base import Bag, TopicInfo
-from spill2lerobot.bag.wire import COMPRESSED_IMAGE
+from spill2lerobot.bag.wire import COMPRESSED_IMAGE, RAW_IMAGE
 from spill2lerobot.inspect.facts import TopicFacts
 from spill2lerobot.profiles import (
     MAX_CAMERAS,
@@ -81,9 +83,10 @@ def suggest_features(
 ) -> tuple[FeatureOptions, str]:
     """(features, main camera name or None) for a non-Kuavo bag; appends what it could not infer."""
     present = {t: info for t, info in topics.items() if info.count > 0}
-    cams = camera_names(sorted(t for t, info in present.items() if info.msgtype == COMPRESSED_IMAGE))
+    colour, depth = image_topics(present)
+    cams = camera_names(colour)
     if not cams:
-        warnings.append(f"no CompressedImage topic: replace the {PLACEHOLDER} camera of features.cameras")
+        warnings.append(f"no colour image topic: replace the {PLACEHOLDER} camera of features.cameras")
     joint_states = sorted(
         (t for t, info in present.items() if info.msgtype == JOINT_STATE),
         key=lambda t: ("cmd" in t or "command" in t, "joint_states" not in t, t),
@@ -117,7 +120,25 @@ def suggest_features(
         main = max(sorted(cams), key=lambda name: rates[name])
     else:
         cams, main = {"camera": f"{PLACEHOLDER}/compressed"}, "camera"
-    return FeatureOptions(cameras=cams, state=state, action=action), main
+    depth_names = {f"depth_{name}": topic for name, topic in camera_names(depth).items()}
+    return FeatureOptions(cameras=cams, state=state, action=action, depth=depth_names), main
+
+
+def image_topics(present: Mapping[str, TopicInfo]) -> tuple[list[str], list[str]]:
+    """(colour, depth) image topics: compressedDepth topics and raw Images named ``depth`` are
+    depth; a raw Image whose ``/compressed`` twin is in the bag is left to the twin."""
+    colour: list[str] = []
+    depth: list[str] = []
+    for topic, info in sorted(present.items()):
+        if info.msgtype == COMPRESSED_IMAGE:
+            (depth if topic.endswith("/compressedDepth") else colour).append(topic)
+        elif (
+            info.msgtype == RAW_IMAGE
+            and f"{topic}/compressed" not in present
+            and f"{topic}/compressedDepth" not in present
+        ):
+            (depth if "depth" in topic.lower() else colour).append(topic)
+    return colour, depth
 
 
 def generic_base(base: Profile, features: FeatureOptions, main: str) -> Profile:

@@ -194,7 +194,9 @@ def _build(
     report = dataset.report or {"bags": []}
     skew = plan.profile.faults.max_skew_ms
     bags = [*report.get("bags", []), *conversion_report(plan.episodes, fingerprints=True, max_skew_ms=skew)]
-    write_json_atomic(work / REPORT_PATH, {**report, "stamps_checked": STAMPS_CHECKED, "bags": bags})
+    short = [*report.get("skipped_short", []), *({"bag": path, "frames": n} for path, n in plan.short)]
+    extra = {"skipped_short": short, "min_frames": plan.profile.dataset.min_frames} if short else {}
+    write_json_atomic(work / REPORT_PATH, {**report, "stamps_checked": STAMPS_CHECKED, "bags": bags, **extra})
     started, stage1_seconds = timing
     origin = provenance(
         plan,
@@ -215,7 +217,11 @@ def _info(dataset: Dataset, plan: MergePlan) -> dict[str, Any]:
     info["total_episodes"] = total
     info["total_frames"] = dataset.total_frames + plan.frames
     info["total_tasks"] = len(plan.tasks)
-    info["splits"] = {**info.get("splits", {}), "train": f"0:{total}"}
+    splits = plan.profile.dataset.splits
+    if splits is None:
+        info["splits"] = {**info.get("splits", {}), "train": f"0:{total}"}
+    else:  # the profile's fractions over every episode, old and new
+        info["splits"] = lerobot_format.split_ranges(total, splits)
     return info
 
 

@@ -72,11 +72,15 @@ def plan_merge(
     plan: MergePlan | None = None
     tasks = list(known_tasks)
     episodes: list[Episode] = []
+    short: list[tuple[str, int]] = []
     for layout in layouts:
         manifest = journal.read_manifest(layout)
         profile = journal.profile_of(layout, manifest)
         bags = journal.manifest_bags(manifest)
         kept = [bag for bag in bags if skip is None or not skip(bag)]
+        frames = {bag.id: _planned_frames(layout, bag) for bag in kept}
+        short += [(bag.path, frames[bag.id]) for bag in kept if frames[bag.id] < profile.dataset.min_frames]
+        kept = [bag for bag in kept if frames[bag.id] >= profile.dataset.min_frames]
         ours = plan_episodes(layout, kept, mode, first_index + len(episodes), first_frame + _frames(episodes))
         if not bags:
             raise UserError(f"{layout.root}: the spill holds no bags; run stage1 with at least one bag")
@@ -96,7 +100,19 @@ def plan_merge(
         plan.layouts.append(layout)
     if plan is None:
         raise UserError("no spill given; name at least one SPILL folder")
+    plan.short = short
+    if short and not episodes:
+        raise UserError(
+            f"every bag has fewer frames than dataset.min_frames={plan.profile.dataset.min_frames} "
+            f"({short[0][0]}: {short[0][1]}); lower dataset.min_frames or add longer bags"
+        )
     return plan
+
+
+def _planned_frames(layout: SpillLayout, bag: BagEntry) -> int:
+    """The frames stage 1 planned for a bag (0 before stage 1 planned it: merge then names it)."""
+    plan = journal.read_plan(layout, bag.id)
+    return plan.frames if plan is not None else 0
 
 
 def _frames(episodes: list[Episode]) -> int:
@@ -274,6 +290,8 @@ def merge_spills(
     is checked before OUT.partial is made, so a damaged spill leaves nothing behind."""
     started = time.monotonic()
     plan = plan_merge(layouts, mode)
+    for path, frames in plan.short:
+        progress(f"merge: {path} left out: {frames} frames, under dataset.min_frames={plan.profile.dataset.min_frames}")
     check_chunks(plan)
     work, lock = _claim_output(out)
     try:
@@ -327,10 +345,13 @@ def _merge_into(
         total_frames=plan.frames,
         total_tasks=len(plan.tasks),
         robot_type=plan.profile.dataset.robot_type,
+        splits=plan.profile.dataset.splits,
     )
     write_json_atomic(work / lerobot_format.INFO_PATH, info)
     bags = conversion_report(plan.episodes, max_skew_ms=plan.profile.faults.max_skew_ms)
-    write_json_atomic(work / REPORT_PATH, {"stamps_checked": STAMPS_CHECKED, "bags": bags})
+    short = [{"bag": path, "frames": frames} for path, frames in plan.short]
+    extra = {"skipped_short": short, "min_frames": plan.profile.dataset.min_frames} if short else {}
+    write_json_atomic(work / REPORT_PATH, {"stamps_checked": STAMPS_CHECKED, "bags": bags, **extra})
     origin = provenance(plan, command="merge", merge_seconds=time.monotonic() - started, stage1_seconds=stage1_seconds)
     write_json_atomic(work / PROVENANCE_PATH, origin)
     write_card(work, info, origin)

@@ -112,6 +112,7 @@ class MergePlan:
     features: dict[str, Any]
     tasks: list[str]  # task strings in task_index order
     layouts: list[SpillLayout] = field(default_factory=list)
+    short: list[tuple[str, int]] = field(default_factory=list)  # (bag, frames) left out: under dataset.min_frames
 
     @property
     def cameras(self) -> list[Camera]:

@@ -14,6 +14,8 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from spill2lerobot.align import TopicAlign
+
 Vector = npt.NDArray[np.float32]  # one frame's observation.state or action
 Matrix = npt.NDArray[np.float32]  # frames x values
 # Topic -> record times of the two consecutive messages strictly around a frame's time.
@@ -98,6 +100,10 @@ class Robot(Protocol):
 
     def span_topics(self, roles: Roles) -> tuple[str, ...]:
         """Topics whose messages around each frame time the rules need (``Between``)."""
+        ...
+
+    def alignment(self, roles: Roles) -> Mapping[str, TopicAlign]:
+        """Topics not aligned by nearest message, or with their own gap limit (generic profiles)."""
         ...
 
     def state_and_action(self, roles: Roles, msgs: Mapping[str, Any], between: Between) -> tuple[Vector, Vector]:

@@ -18,10 +18,12 @@ from spill2lerobot.profiles.options import (
     MAX_FPS,
     MAX_GOP,
     MAX_IMAGE_PIXELS,
+    MAX_MIN_FRAMES,
     MAX_PATH_TEXT,
     MAX_SAMPLE_DROP,
     MAX_SIDE,
     MAX_SKEW_MS,
+    MAX_SPLITS,
     MAX_TEXT,
     MIN_SIDE,
     SVTAV1_PRESETS,
@@ -104,6 +106,8 @@ def _check_dataset(ds: DatasetOptions) -> None:
                 f"profile key 'dataset.resize.{side}' must be an even number between {MIN_SIDE} and {MAX_SIDE} "
                 f"(yuv420p video), got {quote(value)}"
             )
+    _check_splits(ds)
+    check_range("dataset.min_frames", ds.min_frames, 0, MAX_MIN_FRAMES, " frames")
     check_text("dataset.task_description", ds.task_description)
     check_text("dataset.robot_type", ds.robot_type)
     check_text("dataset.main_timeline", ds.main_timeline)
@@ -112,6 +116,20 @@ def _check_dataset(ds: DatasetOptions) -> None:
             "profile key 'dataset.repo_id' must be a dataset name such as local/kuavo (letters, digits, - _ . "
             f"and at most one /, up to 96 characters each side), got {quote(ds.repo_id)}"
         )
+
+
+def _check_splits(ds: DatasetOptions) -> None:
+    if ds.splits is None:
+        return
+    fractions = list(ds.splits.values())
+    if not 0 < len(fractions) <= MAX_SPLITS or not all(0 < f <= 1 for f in fractions) or sum(fractions) > 1.0:
+        raise UserError(
+            "profile key 'dataset.splits' must map up to 100 split names to fractions of the episodes "
+            f"(each above 0, summing to at most 1, e.g. {{train: 0.9, val: 0.1}}), got {quote(ds.splits)}"
+        )
+    for name in ds.splits:
+        if not name or len(name) > MAX_TEXT or ":" in name:
+            raise UserError(f"profile key 'dataset.splits' has a bad split name {quote(name)}; use e.g. train, val")
 
 
 def _is_repo_id(text: str) -> bool:

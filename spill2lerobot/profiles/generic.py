@@ -1,7 +1,9 @@
 """Generic profiles: any robot's topics and message fields mapped onto the dataset's features.
 
 A profile with a ``features`` section (see ``configs/ros2_arm.yaml``) names its cameras
-(``name: topic``, ``sensor_msgs/CompressedImage`` JPEG/PNG) and builds ``observation.state`` and
+(``name: topic``, ``sensor_msgs/CompressedImage`` JPEG/PNG or raw ``Image``), its depth cameras
+(``depth``), how each topic meets the frame times (``align``: nearest, previous, linear, slerp)
+and builds ``observation.state`` and
 ``action`` by concatenating parts, each the values of one message field::
 
     features:
@@ -25,11 +27,14 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from spill2lerobot.bag.wire import COMPRESSED_IMAGE
+from spill2lerobot.align import Blend, TopicAlign
+from spill2lerobot.bag.wire import COMPRESSED_IMAGE, IMAGE_TYPES, RAW_IMAGE
 from spill2lerobot.errors import UserError
 from spill2lerobot.profiles.base import Between, Camera, FeatureSource, Matrix, Roles, Vector
 from spill2lerobot.profiles.checks import quote, shorten
+from spill2lerobot.profiles.decoders import run_decoder
 from spill2lerobot.profiles.generic_check import part_names, part_size, path_steps
+from spill2lerobot.profiles.interpolate import is_quaternion, linear, numbers, slerp
 from spill2lerobot.profiles.kuavo import accepts_msgtype as kuavo_accepts_msgtype
 from spill2lerobot.profiles.options import FeatureOptions, FieldPart, Profile
 
@@ -92,8 +97,15 @@ class GenericRobot:
     def action_names(self) -> list[str]:
         return [name for part in self._parts["action"] for name in part_names(part)]
 
+    def _depth(self) -> tuple[Camera, ...]:
+        """The depth cameras: compressedDepth by their topic's name, else raw Image."""
+        return tuple(
+            Camera(name, topic, "depth_png" if topic.endswith("/compressedDepth") else "depth_raw")
+            for name, topic in self._features.depth.items()
+        )
+
     def resolve_topics(self, bag_topics: Mapping[str, object]) -> GenericRoles:
-        cams = self.cameras()
+        cams = (*self.cameras(), *self._depth())
         main = next(c for c in cams if c.name == self._profile.dataset.main_timeline)
         camera_topics = {c.topic for c in cams}
         lowdim: list[str] = []
@@ -106,10 +118,13 @@ class GenericRobot:
         return [topic for topic in roles.all if topic in present]
 
     def expected_types(self, roles: Roles) -> dict[str, str]:
-        return dict.fromkeys((c.topic for c in roles.cameras), CAMERA_TYPES[0])
+        expected = dict.fromkeys((c.topic for c in roles.cameras), CAMERA_TYPES[0])
+        expected.update({c.topic: RAW_IMAGE for c in roles.cameras if c.kind == "depth_raw"})
+        return expected
 
     def accepts_msgtype(self, roles: Roles, topic: str, msgtype: str) -> tuple[bool, str]:
-        # As before the profiles package: a topic named like a Kuavo camera takes either image type.
+        if topic in self._features.cameras.values():  # colour: compressed (JPEG/PNG) or raw Image
+            return msgtype in IMAGE_TYPES, " or ".join(IMAGE_TYPES)
         return kuavo_accepts_msgtype(topic, msgtype, self.expected_types(roles))
 
     def check_fields(self, roles: Roles, msgtypes: Mapping[str, str], typestore: Any, where: str) -> None:
@@ -133,13 +148,17 @@ class GenericRobot:
         return sources
 
     def depth_camera_names(self) -> list[str]:
-        return []  # generic profiles have colour cameras only
+        return list(self._features.depth)
 
     def depth_cameras(self, topics: Collection[str]) -> tuple[Camera, ...]:
-        return ()
+        return tuple(cam for cam in self._depth() if cam.topic in topics)
+
+    def alignment(self, roles: Roles) -> dict[str, TopicAlign]:
+        return {topic: TopicAlign(a.mode, a.max_skew_ms) for topic, a in self._features.align.items()}
 
     def span_topics(self, roles: Roles) -> tuple[str, ...]:
-        return ()
+        # read whole: the frames need the messages around their times, not the nearest ones
+        return tuple(topic for topic, a in self._features.align.items() if a.mode != "nearest")
 
     def state_and_action(self, roles: Roles, msgs: Mapping[str, Any], between: Between) -> tuple[Vector, Vector]:
         return self._vector("state", msgs), self._vector("action", msgs)
@@ -156,30 +175,48 @@ class GenericRobot:
     def _vector(self, key: str, msgs: Mapping[str, Any]) -> Vector:
         out = []
         for part, size, index in zip(self._parts[key], self._sizes[key], self._indexers[key], strict=True):
-            raw = field_value(msgs[part.topic], part.field)
-            if part.joints is not None:
-                index = self._joint_index(part, msgs[part.topic])
-            values = np.asarray(raw, dtype=np.float64)
-            if values.ndim == 0:
-                values = values.reshape(1)
-            if values.ndim != 1:
-                raise ValueError(f"{shorten(part.topic)} {part.field} is not a list of numbers")
-            n = len(values)
-            if index is not None:
-                needed = index.stop if isinstance(index, slice) else max(index) + 1  # slice: part.slice's stop
-                if n < needed:
-                    raise ValueError(
-                        f"{shorten(part.topic)} {part.field} has {n} values, the profile takes up to index {needed - 1}"
-                    )
-                values = values[index]
-            if len(values) != size:
-                where = f"{shorten(part.topic)} {part.field}"
-                raise ValueError(f"{where} has {len(values)} values, the profile names {size}")
-            values = values * (CONVERSIONS[part.convert] * part.scale) + part.offset
-            if part.threshold is not None:
-                values = (values >= part.threshold).astype(np.float64)
-            out.append(values)
-        return np.concatenate(out).astype(np.float32)
+            msg = msgs[part.topic]
+            if not isinstance(msg, Blend):
+                out.append(self._part_values(part, size, index, msg))
+                continue
+            before = self._part_values(part, size, index, msg.before, final=False)
+            after = self._part_values(part, size, index, msg.after, final=False)
+            mode = self._features.align[part.topic].mode
+            quaternion = mode == "slerp" and is_quaternion(field_value(msg.before, part.field))
+            blended = (slerp if quaternion else linear)(before, after, msg.weight)
+            out.append(self._finish(part, blended))
+        vector: Vector = np.concatenate(out).astype(np.float32)
+        return vector
+
+    def _part_values(self, part: FieldPart, size: int | None, index: Indexer, msg: object, final: bool = True) -> Any:
+        """One part's values of one message (``final``: units, scale and threshold applied)."""
+        raw = field_value(msg, part.field)
+        if part.decoder is not None:
+            raw = run_decoder(part.decoder, raw)
+        if part.joints is not None:
+            index = self._joint_index(part, msg)
+        values = numbers(raw)
+        if values.ndim != 1:
+            raise ValueError(f"{shorten(part.topic)} {part.field} is not a list of numbers")
+        n = len(values)
+        if index is not None:
+            needed = index.stop if isinstance(index, slice) else max(index) + 1  # slice: part.slice's stop
+            if n < needed:
+                raise ValueError(
+                    f"{shorten(part.topic)} {part.field} has {n} values, the profile takes up to index {needed - 1}"
+                )
+            values = values[index]
+        if len(values) != size:
+            where = f"{shorten(part.topic)} {part.field}"
+            raise ValueError(f"{where} has {len(values)} values, the profile names {size}")
+        return self._finish(part, values) if final else values
+
+    @staticmethod
+    def _finish(part: FieldPart, values: Any) -> Any:
+        values = values * (CONVERSIONS[part.convert] * part.scale) + part.offset
+        if part.threshold is not None:
+            values = (values >= part.threshold).astype(np.float64)
+        return values
 
     def _joint_index(self, part: FieldPart, msg: object) -> npt.NDArray[np.intp]:
         """Positions of ``part.joints`` in the message's ``name`` list (cached per name list)."""

@@ -11,7 +11,7 @@ import re
 
 from spill2lerobot.errors import UserError
 from spill2lerobot.profiles.checks import check_range, check_text, quote, shorten
-from spill2lerobot.profiles.options import FeatureOptions, FieldPart, Profile
+from spill2lerobot.profiles.options import MAX_PATH_TEXT, MAX_SKEW_MS, FeatureOptions, FieldPart, Profile
 
 _NAME = re.compile(r"^[A-Za-z0-9_]+$")  # camera names become file names and feature keys
 # Sane bounds of a generic profile (its values size lists, arrays and file names).
@@ -22,6 +22,7 @@ MAX_PARTS = 256  # parts of one feature
 MAX_VALUES = 10_000  # values of one feature (state or action)
 MAX_INDEX = 100_000  # message array indices (slice, indices, field path) are below this
 MAX_LABEL = 256  # characters of a field path, a value name or a joint name
+_DECODER = re.compile(r"^(?:[A-Za-z_][\w.]*|[^:\n]{1,4000}\.py):[A-Za-z_]\w*$")
 _STEP = re.compile(r"^(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?P<index>(?:\[\d+\])*)$")
 
 
@@ -72,6 +73,23 @@ def check_features(profile: Profile) -> None:
         )
     for key in ("state", "action"):
         _check_feature(features, key)
+    _check_align(features)
+
+
+def _check_align(features: FeatureOptions) -> None:
+    used = {part.topic for part in (*features.state, *features.action)}
+    for topic, align in features.align.items():
+        if topic not in used:
+            known = shorten(" | ".join(sorted(used)) or "none", 120)
+            raise UserError(
+                f"profile key 'features.align' names {quote(topic)}, which no state or action part reads; "
+                f"use one of: {known}"
+            )
+        if align.max_skew_ms is not None and not 0 <= align.max_skew_ms <= MAX_SKEW_MS:
+            raise UserError(
+                f"profile key 'features.align[{shorten(topic)}].max_skew_ms' must be between 0 and {MAX_SKEW_MS} "
+                f"(or null), got {quote(align.max_skew_ms)}"
+            )
 
 
 def _check_cameras(features: FeatureOptions) -> None:
@@ -86,7 +104,14 @@ def _check_cameras(features: FeatureOptions) -> None:
                 f"(at most {MAX_NAME})"
             )
         _check_topic(f"features.cameras.{name}", topic)
-    repeated = _first_repeat(list(features.cameras.values()))
+    for name, topic in features.depth.items():
+        if not _NAME.match(name) or len(name) > MAX_NAME or name in features.cameras:
+            raise UserError(
+                f"profile key 'features.depth.{shorten(name)}': depth camera names may use letters, digits and _ "
+                f"only (at most {MAX_NAME}), and differ from the colour cameras' names"
+            )
+        _check_topic(f"features.depth.{name}", topic)
+    repeated = _first_repeat([*features.cameras.values(), *features.depth.values()])
     if repeated is not None:
         raise UserError(
             f"profile key 'features.cameras': topic {shorten(repeated)} is given to two cameras; give each its own"
@@ -130,7 +155,12 @@ def _check_topic(key: str, topic: str) -> None:
 
 def _check_part(part: FieldPart, key: str) -> list[str]:
     _check_topic(f"{key}.topic", part.topic)
-    steps = path_steps(part.field) if part.field and len(part.field) <= MAX_LABEL else None
+    if part.decoder is not None and not _DECODER.match(part.decoder[: MAX_PATH_TEXT + 1]):
+        raise UserError(
+            f"profile key '{key}.decoder' must be module:function or file.py:function, got {quote(part.decoder)}"
+        )
+    whole = part.decoder is not None and part.field == ""  # the decoder gets the whole message
+    steps = [] if whole else path_steps(part.field) if part.field and len(part.field) <= MAX_LABEL else None
     if steps is None or any(i >= MAX_INDEX for _, indices in steps for i in indices):
         raise UserError(
             f"profile key '{key}.field' must be a field path such as position or joint_data.joint_q "

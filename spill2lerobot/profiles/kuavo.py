@@ -12,6 +12,7 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
+from spill2lerobot.align import TopicAlign
 from spill2lerobot.bag.wire import COMPRESSED_IMAGE, IMAGE_TYPES, RAW_IMAGE
 from spill2lerobot.errors import UserError
 from spill2lerobot.profiles.base import Between, Camera, FeatureSource, Matrix, Roles, Vector
@@ -258,6 +259,9 @@ class KuavoRobot:
 
     def depth_cameras(self, topics: Collection[str]) -> tuple[Camera, ...]:
         return planned_depth_cameras(self._profile, topics)
+
+    def alignment(self, roles: Roles) -> dict[str, TopicAlign]:
+        return {}  # the original's nearest message everywhere, with faults.max_skew_ms
 
     def span_topics(self, roles: Roles) -> tuple[str, ...]:
         gap_traj = cast(TopicRoles, roles).gap_traj

@@ -185,7 +185,22 @@ def load_profile(path: str | Path | None = None, overrides: list[str] | tuple[st
         data = _load_file(source)
     for text in overrides:
         data = _merge(data, parse_override(text))
+    _anchor_decoders(data, source.parent)
     return profile_from_dict(data)
+
+
+def _anchor_decoders(data: dict[str, Any], folder: Path) -> None:
+    """A generic part's ``decoder: file.py:function`` made absolute (the profile's folder), so
+    that a spill's manifest names the same file wherever it is read."""
+    features = data.get("features")
+    if not isinstance(features, dict):
+        return
+    for key in ("state", "action"):
+        for part in features.get(key) or ():
+            spec = part.get("decoder") if isinstance(part, dict) else None
+            if isinstance(spec, str) and ".py:" in spec and not Path(spec.split(".py:")[0]).is_absolute():
+                module, _, function = spec.rpartition(":")
+                part["decoder"] = f"{(folder / module).resolve()}:{function}"
 
 
 def profile_from_dict(data: dict[str, Any]) -> Profile:

@@ -28,6 +28,8 @@ MAX_IMAGE_PIXELS = 400_000_000
 MAX_SAMPLE_DROP = 1_000_000
 MAX_DEPTH_MM = 65535  # depth is 16-bit millimetres
 MAX_SKEW_MS = 3_600_000
+MAX_SPLITS = 100
+MAX_MIN_FRAMES = 100_000_000
 MAX_GOP = 100_000
 MAX_ENCODER_THREADS = 256
 MAX_TEXT = 1000
@@ -64,6 +66,10 @@ class DatasetOptions(KuavoDatasetOptions):
     resize: ResizeOptions = Field(default_factory=ResizeOptions)
     repo_id: str = "local/kuavo"  # name recorded for the dataset; not used for any download
     robot_type: str | None = "kuavo"
+    # info.json "splits": name -> fraction of the episodes, contiguous ranges in this order
+    # (lerobot's split_dataset rule); None: everything is "train", as lerobot writes it.
+    splits: dict[str, float] | None = None
+    min_frames: int = 0  # bags with fewer frames are left out of the dataset (counted in the report)
 
 
 class VideoOptions(OptionsModel):
@@ -113,14 +119,29 @@ class FieldPart(OptionsModel):
     offset: float = 0.0
     threshold: float | None = None
     names: list[str] | None = None  # one per value; default: <topic's last part>.<field>.<i>
+    # "module:function" (an installed module) or "file.py:function" (beside the profile): a
+    # function of the field's value (the whole message when field is "") giving the numbers
+    decoder: str | None = None
+
+
+class AlignOptions(OptionsModel):
+    """How one topic's messages meet the frame times (``align.TopicAlign``)."""
+
+    mode: Literal["nearest", "previous", "linear", "slerp"] = "nearest"
+    max_skew_ms: int | None = None  # this topic's gap limit; None: faults.max_skew_ms
 
 
 class FeatureOptions(OptionsModel):
-    """Generic profile: what feeds each feature. Cameras: name -> CompressedImage topic."""
+    """Generic profile: what feeds each feature. Cameras: name -> CompressedImage or Image topic;
+    ``align``: topic -> its alignment (topics not named: nearest, faults.max_skew_ms)."""
 
     cameras: dict[str, str] = Field(default_factory=dict)
     state: list[FieldPart] = Field(default_factory=list)
     action: list[FieldPart] = Field(default_factory=list)
+    align: dict[str, AlignOptions] = Field(default_factory=dict)
+    # depth cameras, name -> topic: compressedDepth CompressedImage (a topic ending in
+    # /compressedDepth) or raw Image 16UC1/32FC1; observation.<name>, in dataset.depth_mode
+    depth: dict[str, str] = Field(default_factory=dict)
 
 
 class Profile(OptionsModel):
@@ -138,6 +159,13 @@ class Profile(OptionsModel):
         options = self.model_dump(warnings=False)  # plain dicts and lists, in field order (as asdict gave)
         if self.features is None:
             del options["features"]  # Kuavo spills keep the manifest they always had
+        else:
+            for key in ("align", "depth"):  # as generic profiles were recorded before these existed
+                if not options["features"][key]:
+                    del options["features"][key]
+        for key, unset in (("splits", None), ("min_frames", 0)):  # (and any profile that leaves these out)
+            if options["dataset"][key] == unset:
+                del options["dataset"][key]
         return options
 
     def fingerprint(self) -> str:

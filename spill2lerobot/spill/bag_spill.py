@@ -90,8 +90,6 @@ def _checked_plan(bag: Bag, target: BagTarget) -> tuple[Roles, BagPlan, NDArray[
     extractor = robot_for(profile)
     roles = extractor.resolve_topics(bag.topics())
     check_topics(bag, roles, extractor)
-    if bag.serialization == "cdr" and any(cam.is_depth for cam in roles.cameras):
-        raise UserError(f"{bag.path}: depth cameras of ROS2 bags are not supported yet; set dataset.use_depth=false")
     store = _typestore(bag)
     msgtypes = {topic: info.msgtype for topic, info in bag.topics().items()}
     extractor.check_fields(roles, msgtypes, store, str(bag.path))
@@ -203,8 +201,13 @@ def spill_run(bag: Bag, target: BagTarget, planned: Planned, chunks: range, comm
     roles, plan, targets, index = planned.roles, planned.plan, planned.targets, planned.index
     extractor = robot_for(target.profile)
     first = chunks.start
+    modes = {topic: align.mode for topic, align in extractor.alignment(roles).items()}
     aligner = StreamingAligner(
-        targets, list(roles.all), first_target=first * plan.chunk_size, span_topics=extractor.span_topics(roles)
+        targets,
+        list(roles.all),
+        first_target=first * plan.chunk_size,
+        span_topics=extractor.span_topics(roles),
+        modes=modes,
     )
     spiller = ChunkSpiller(target, plan, roles, bag, index, committed, parallel)
     spiller.stamps = _stamp_counter(bag, roles, plan, targets, first, target.profile)

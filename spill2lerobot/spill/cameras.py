@@ -13,13 +13,13 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import av
 import numpy as np
 from numpy.typing import NDArray
 
-from spill2lerobot.bag.wire import RawImage
+from spill2lerobot.bag.wire import CompressedPayload, RawImage
 from spill2lerobot.spill.images import ImageDecoder
 from spill2lerobot.spill.video import (
     EncoderSettings,
@@ -34,7 +34,7 @@ QUEUE_FRAMES = 64  # per camera; deep enough to ride out the encoders' bursts (~
 
 @dataclass
 class FrameJob:
-    image: bytes | RawImage  # compressed bytes or a raw image (spill/images.py)
+    image: bytes | RawImage | CompressedPayload  # compressed bytes or a raw image (spill/images.py); depth: DepthCut
     in_bag_sample: bool  # the frame is one lerobot samples for the bag-episode's image stats
     in_chunk_sample: bool  # ... for the chunk-episode's image stats
     describe: str  # "bag.bag, /topic at t=..." for error messages
@@ -163,7 +163,8 @@ class CameraWorker:
 
     def _encode(self, job: FrameJob, decoder: ImageDecoder, writer: SegmentWriter, result: SegmentResult) -> None:
         try:
-            rgb = to_rgb_frame(decoder.decode(job.image), self._settings)
+            colour = cast(bytes | RawImage, job.image)  # a colour job never holds a CompressedPayload
+            rgb = to_rgb_frame(decoder.decode(colour), self._settings)
         except (ValueError, OSError, av.FFmpegError) as exc:
             # no good picture yet in this chunk: mid-grey
             rgb = self._stand_in(job, exc, result, "image", lambda: grey_frame(self._settings))

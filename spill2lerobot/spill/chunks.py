@@ -10,15 +10,15 @@ from typing import Any
 
 from numpy.typing import NDArray
 
-from spill2lerobot.align import AlignedFrame
+from spill2lerobot.align import AlignedFrame, Pick
 from spill2lerobot.bag.base import Bag, ImageCutter
-from spill2lerobot.bag.wire import RawImage, image_of
+from spill2lerobot.bag.wire import RawImage, depth_cutter, image_of
 from spill2lerobot.errors import UserError
 from spill2lerobot.profiles import Profile, Roles, robot_for
 from spill2lerobot.spill import images, journal
 from spill2lerobot.spill.cameras import EndSegment, FrameJob, SegmentResult, StartSegment
 from spill2lerobot.spill.depth_worker import make_worker
-from spill2lerobot.spill.faults import FaultCounts, FaultPolicy
+from spill2lerobot.spill.faults import FaultCounts, FaultPolicy, decode_pick
 from spill2lerobot.spill.format import BagEntry, BagPlan, CameraStats, ChunkStats, JournalEntry
 from spill2lerobot.spill.layout import SpillLayout
 from spill2lerobot.spill.progress import Position, ProgressFn
@@ -69,9 +69,13 @@ class ChunkSpiller:
         topics = bag.topics()
         self._msgtypes = {topic: topics[topic].msgtype for topic in roles.lowdim}
         self._image_of = {
-            cam.topic: image_cutter(bag, topics[cam.topic].msgtype)
+            cam.topic: image_cutter(bag, topics[cam.topic].msgtype) for cam in roles.cameras if not cam.is_depth
+        }
+        # ROS1: the whole message, parsed by the depth worker; CDR: its fields (spill/depth.py)
+        self._depth_of = {
+            cam.topic: depth_cutter(bag.serialization, topics[cam.topic].msgtype)
             for cam in roles.cameras
-            if not cam.is_depth  # depth workers parse their whole message (spill/depth.py)
+            if cam.is_depth
         }
         self._extractor = robot_for(target.profile)
         settings = encoder_settings(target.profile, len(roles.cameras) * parallel_bags)
@@ -80,7 +84,7 @@ class ChunkSpiller:
         self._bag_samples = set(sample_indices(plan.frames).tolist())
         self._chunk_samples: set[int] = set()
         self._pending: deque[_Sent] = deque()
-        self._faults = FaultPolicy(target.profile.faults, self._where)
+        self._faults = FaultPolicy(target.profile.faults, self._where, self._extractor.alignment(roles))
         self._ready: dict[str, deque[SegmentResult]] = {name: deque() for name in self._workers}
         self._rows: list[Row] = []
         self._states: list[NDArray[Any]] = []
@@ -98,7 +102,7 @@ class ChunkSpiller:
         self._add_lowdim(frame)
         for cam in self._roles.cameras:
             pick = frame.picks[cam.topic]
-            image = bytes(pick.payload) if cam.is_depth else self._image(cam.topic, pick.payload)
+            image = self._depth_of[cam.topic](pick.payload) if cam.is_depth else self._image(cam.topic, pick.payload)
             self._workers[cam.name].submit(
                 FrameJob(
                     image=image,
@@ -115,7 +119,7 @@ class ChunkSpiller:
 
     def _add_lowdim(self, frame: AlignedFrame) -> None:
         msgs = {
-            topic: self._faults.message(topic, frame.picks[topic], self._decoder(topic, frame.picks[topic].payload))
+            topic: self._faults.message(topic, frame.picks[topic], self._decoder(topic, frame.picks[topic]))
             for topic in self._roles.lowdim
         }
         try:
@@ -130,8 +134,8 @@ class ChunkSpiller:
         # Keep only what the shard needs: holding the picks would keep every JPEG of the chunk.
         self._rows.append((frame.index, frame.target_ns, [frame.picks[t].time_ns for t in self._roles.all]))
 
-    def _decoder(self, topic: str, payload: Any) -> Any:
-        return lambda: self._bag.deserialize_raw(payload, self._msgtypes[topic])
+    def _decoder(self, topic: str, pick: Pick) -> Any:
+        return lambda: decode_pick(self._bag, pick, self._msgtypes[topic])
 
     def close(self) -> None:
         for worker in self._workers.values():

@@ -11,7 +11,8 @@ Two forms (profile ``dataset.depth_mode``):
   frame from its own min to its own max onto 0..255 (truncated to uint8), repeated over three
   channels, and then treated exactly like a colour camera.
 
-Inputs: ``sensor_msgs/CompressedImage`` compressedDepth (a 12-byte header, then a 16-bit PNG of
+Inputs (ROS1 messages whole, CDR ones cut by ``bag.wire.depth_cutter``):
+``sensor_msgs/CompressedImage`` compressedDepth (a 12-byte header, then a 16-bit PNG of
 millimetres) and raw ``sensor_msgs/Image`` 16UC1 (millimetres) or 32FC1 (metres, converted to
 whole millimetres; non-finite or non-positive values become 0, "no reading").
 """
@@ -27,6 +28,7 @@ import av
 import numpy as np
 from numpy.typing import NDArray
 
+from spill2lerobot.bag.wire import CompressedPayload, DepthCut, RawImage
 from spill2lerobot.encoding import DEPTH_MAX_M, DEPTH_MIN_M, DEPTH_PIX_FMT, DEPTH_SHIFT_M
 from spill2lerobot.spill.images import check_pixels, decoder_pixel_limit, png_size
 from spill2lerobot.stats import DEPTH_VALUES
@@ -91,9 +93,19 @@ class DepthDecoder:
             metres = np.float32(quant_a) / (values.astype(np.float32) - np.float32(quant_b))
         return metres_to_mm(np.where(values == 0, np.nan, metres))
 
-    @staticmethod
-    def decode_raw(payload: bytes | memoryview, max_pixels: int | None = None) -> NDArray[Any]:
-        """A serialized ``sensor_msgs/Image`` (16UC1/mono16 mm or 32FC1 m), rows padded to ``step``."""
+    @classmethod
+    def decode_cut(cls, image: DepthCut, raw: bool, max_pixels: int | None = None) -> NDArray[Any]:
+        """What ``wire.depth_cutter`` cut out of a message: a whole ROS1 message (bytes, read as
+        ``decode_message`` reads it), or the fields of a CDR one (b"": it was cut short)."""
+        if isinstance(image, RawImage):
+            return cls.decode_raw_image(image, max_pixels)
+        if isinstance(image, CompressedPayload):
+            return cls.decode_compressed(image.data, image.format, max_pixels)
+        return cls.decode_message(image, raw, max_pixels)
+
+    @classmethod
+    def decode_raw(cls, payload: bytes | memoryview, max_pixels: int | None = None) -> NDArray[Any]:
+        """A serialized ROS1 ``sensor_msgs/Image`` (16UC1/mono16 mm or 32FC1 m), rows padded to ``step``."""
         view = memoryview(payload)
         pos = 12  # header: seq u32, stamp (2 x u32)
         pos += 4 + int.from_bytes(view[pos : pos + 4], "little")  # frame_id
@@ -107,12 +119,18 @@ class DepthDecoder:
         step = int.from_bytes(view[pos + 1 : pos + 5], "little")
         size = int.from_bytes(view[pos + 5 : pos + 9], "little")
         data = view[pos + 9 : pos + 9 + size]
+        return cls.decode_raw_image(RawImage(width, height, encoding, step, data, bigendian), max_pixels)  # type: ignore[arg-type]  # a view: no copy
+
+    @staticmethod
+    def decode_raw_image(image: RawImage, max_pixels: int | None = None) -> NDArray[Any]:
+        """The millimetres of a raw depth image's fields (16UC1/mono16 mm or 32FC1 m)."""
+        width, height, encoding, step, data = image.width, image.height, image.encoding, image.step, image.data
         kinds = {"16UC1": "u2", "mono16": "u2", "32FC1": "f4"}
         if encoding not in kinds:
             raise ValueError(f"depth image encoding {encoding[:60]!r} is not 16UC1, mono16 or 32FC1")
         if max_pixels is not None:
             check_pixels(width, height, max_pixels)
-        dtype = np.dtype(kinds[encoding]).newbyteorder(">" if bigendian else "<")
+        dtype = np.dtype(kinds[encoding]).newbyteorder(">" if image.bigendian else "<")
         row = width * dtype.itemsize
         if height == 0 or width == 0 or step < row or len(data) < step * (height - 1) + row:
             raise ValueError(f"depth image {width}x{height} step {step} does not fit its {len(data)} bytes")

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-from typing import cast
-
 import av
 import numpy as np
 
@@ -33,8 +31,8 @@ class DepthWorker(CameraWorker):
     def _encode(self, job: FrameJob, decoder: ImageDecoder, writer: SegmentWriter, result: SegmentResult) -> None:
         size = self._colour.width, self._colour.height
         try:
-            payload = cast(bytes, job.image)  # depth jobs carry the whole message (spill/chunks.py)
-            depth = resize_nearest(self._decoder_depth.decode_message(payload, self._raw, self._max_pixels), *size)
+            # job.image: what wire.depth_cutter cut (spill/chunks.py)
+            depth = resize_nearest(self._decoder_depth.decode_cut(job.image, self._raw, self._max_pixels), *size)
         except (ValueError, OSError, av.FFmpegError) as exc:
             # no good depth yet in this chunk: zero (no reading)
             depth = self._stand_in(job, exc, result, "depth image", lambda: np.zeros((size[1], size[0]), np.uint16))

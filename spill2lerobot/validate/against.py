@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,7 +15,8 @@ import av
 import numpy as np
 
 from spill2lerobot import lerobot_format
-from spill2lerobot.align import enclosing
+from spill2lerobot.align import Blend, enclosing
+from spill2lerobot.bag.wire import DepthCut, depth_cutter
 from spill2lerobot.validate.data import DataScan
 from spill2lerobot.validate.episodes import Episode
 from spill2lerobot.validate.frames import FrameReader
@@ -108,7 +109,7 @@ class _Comparison:
                 self._compare_lowdim(bag, roles, msgtypes, times, frame, first)
                 for cam in roles.cameras:
                     if cam.is_depth:
-                        self._compare_depth(cam, frame, frames)
+                        self._compare_depth(depth_cutter(bag.serialization, msgtypes[cam.topic]), cam, frame, frames)
                     else:
                         self._compare_image(bag, msgtypes[cam.topic], cam, frame, frames)
 
@@ -123,6 +124,9 @@ class _Comparison:
     ) -> tuple[Vector, Vector]:
         """A frame's state and action from its picked messages, as stage 1 computes them."""
         msgs = {topic: bag.deserialize_raw(raw[topic], msgtypes[topic]) for topic in roles.lowdim}
+        for topic, align in self.robot.alignment(roles).items():
+            if align.mode != "nearest":
+                msgs[topic] = _held_message(bag, topic, msgtypes[topic], times[topic], target, align.mode)
         spans = {topic: enclosing(times[topic], target) for topic in self.robot.span_topics(roles)}
         between = {topic: span for topic, span in spans.items() if span is not None}
         return self.robot.state_and_action(roles, msgs, between)
@@ -194,7 +198,7 @@ class _Comparison:
                 f"{mad:.1f} per pixel, limit {IMAGE_MAD_LIMIT:g})",
             )
 
-    def _compare_depth(self, cam: Camera, frame: _Frame, frames: FrameReader) -> None:
+    def _compare_depth(self, cut: Callable[[bytes], DepthCut], cam: Camera, frame: _Frame, frames: FrameReader) -> None:
         """A depth camera's frame against the bag: native depth in millimetres (what lerobot
         decodes), the 8-bit form like a colour image."""
         from spill2lerobot.profiles import image_pixel_limit
@@ -204,8 +208,8 @@ class _Comparison:
         height, width = feature["shape"][:2]
         native = bool((feature.get("info") or {}).get("is_depth_map"))
         try:
-            depth = DepthDecoder.decode_message(
-                frame.raw[cam.topic], cam.kind == "depth_raw", image_pixel_limit(self.profile)
+            depth = DepthDecoder.decode_cut(
+                cut(frame.raw[cam.topic]), cam.kind == "depth_raw", image_pixel_limit(self.profile)
             )
             depth = resize_nearest(depth, width, height)
         except (av.FFmpegError, ValueError) as exc:
@@ -270,3 +274,21 @@ def check_against(
         members = [ep for ep in episodes if src.first <= ep.start < src.stop]
         progress(f"validate: comparing {len(members)} episodes with {src.path.name}")
         comparison.compare_source(src, members)
+
+
+def _held_message(bag: Bag, topic: str, msgtype: str, times: Array, target: int, mode: str) -> object:
+    """A non-nearest topic's message for a frame, as stage 1's aligner picks it: the message at or
+    before ``target`` (the first one if none is), and for linear/slerp a ``Blend`` with the next."""
+    before = max(int(np.searchsorted(times, target, side="right")) - 1, 0)
+    wanted = [int(times[before])]
+    if mode != "previous" and wanted[0] < target and before + 1 < len(times):
+        wanted.append(int(times[before + 1]))
+    found: dict[int, bytes] = {}
+    for msg in bag.messages([topic], wanted[0], wanted[-1]):
+        if msg.time_ns in wanted and msg.time_ns not in found:  # of equal times, the first
+            found[msg.time_ns] = msg.data
+    first = bag.deserialize_raw(found[wanted[0]], msgtype)
+    if len(wanted) == 1:
+        return first
+    after = bag.deserialize_raw(found[wanted[1]], msgtype)
+    return Blend(first, after, (target - wanted[0]) / (wanted[1] - wanted[0]))

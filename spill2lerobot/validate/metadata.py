@@ -74,10 +74,9 @@ def check_info(root: Path, report: Report) -> Info | None:
     if not usable:
         return None
     _check_video_features(path, raw["fps"], features, report)
-    splits = raw.get("splits", {})
-    expected_split = f"0:{raw.get('total_episodes')}"
-    if isinstance(splits, dict) and splits.get("train", expected_split) != expected_split:
-        report.warn(path, f"splits train is {splits.get('train')!r}, total_episodes gives {expected_split!r}")
+    problem = _splits_problem(raw.get("splits", {}), raw.get("total_episodes"))
+    if problem is not None:
+        report.warn(path, problem)
     return Info(
         fps=raw["fps"],
         features=features,
@@ -214,3 +213,23 @@ def check_tasks(root: Path, info: Info, report: Report) -> list[str] | None:
     for index, task in zip(indices, tasks, strict=True):
         by_index[index] = task
     return by_index
+
+
+def _splits_problem(splits: object, total: object) -> str | None:
+    """Why info.json's "splits" are not contiguous "start:stop" episode ranges within
+    total_episodes, one after another from 0 (None: they are)."""
+    if not isinstance(splits, dict) or not isinstance(total, int):
+        return None
+    ranges: list[tuple[int, int, str]] = []
+    for name, text in splits.items():
+        first, _, end = str(text).partition(":")
+        if not (first.isdigit() and end.isdigit()):
+            return f"splits {name} is {text!r}, not a start:stop range of episodes"
+        ranges.append((int(first), int(end), str(name)))
+    ranges.sort()
+    expected = 0
+    for start, stop, name in ranges:
+        if start != expected or not start <= stop <= total:
+            return f"splits {name} is {start}:{stop}; the splits must follow one another from 0 within {total} episodes"
+        expected = stop
+    return None
