@@ -26,7 +26,7 @@ from support import ROOT
 from spill2lerobot.bag import BagError, open_bag
 from spill2lerobot.bag.ros2 import Ros2Bag
 
-REAL_ROS2 = ROOT.parent / "shared" / "data" / "real-bags" / "ros2"
+REAL_ROS2 = ROOT / "tests" / "data" / "real-bags" / "ros2"
 
 
 @pytest.fixture(scope="module")

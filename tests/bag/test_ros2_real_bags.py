@@ -1,4 +1,4 @@
-"""The rosbag2 bags ROS 2's own tools wrote (../shared/data/real-bags/ros2/): ``inspect`` reads
+"""The rosbag2 bags ROS 2's own tools wrote (tests/data/real-bags/ros2/, from ../shared): ``inspect`` reads
 every one, and its topics, types and counts are those of the bag's ``metadata.yaml``."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 import yaml
 from support import ROOT, run_cli
 
-REAL_ROS2 = ROOT.parent / "shared" / "data" / "real-bags" / "ros2"
+REAL_ROS2 = ROOT / "tests" / "data" / "real-bags" / "ros2"  # copied from ../shared/data/real-bags/ros2
 BAGS = sorted(p.name for p in REAL_ROS2.iterdir() if (p / "metadata.yaml").is_file())
 
 
