@@ -87,6 +87,10 @@ class VideoOptions(OptionsModel):
     # the cores shared among the encoders running at once (cameras x --jobs). libx264 keeps its own
     # choice: its thread count changes its output.
     encoder_threads: int | None = None
+    # true: each unit decodes and encodes all its cameras on the thread that reads the bag, so
+    # that (with encoder_threads 1) a unit uses one core: --jobs N on N cores, or Ray tasks of
+    # one CPU. false: one thread per camera (a unit alone keeps several cores busy). Same output.
+    single_thread: bool = False
 
 
 class FaultOptions(OptionsModel):
@@ -174,6 +178,7 @@ class Profile(OptionsModel):
         options["rosbag"] = {"chunk_size": self.rosbag.chunk_size}
         if options["video"].get("encoder_threads") is None:  # as spills made before it existed
             options["video"].pop("encoder_threads", None)
+        options["video"].pop("single_thread", None)  # how the work is scheduled, not what it makes
         return json.dumps(options, sort_keys=True)
 
 

@@ -84,8 +84,11 @@ class CameraWorker:
         name: str,
         settings: EncoderSettings,
         max_pixels: int | None = None,
+        inline: bool = False,
     ) -> None:
-        """``max_pixels``: larger source images are bad frames, refused from their headers (no limit: None)."""
+        """``max_pixels``: larger source images are bad frames, refused from their headers (no limit: None).
+        ``inline``: no thread of its own; each job is done in ``submit``, on the caller's thread
+        (``video.single_thread``: a unit then uses one core, what a Ray task asks for)."""
         self.name = name
         self._settings = settings
         self._max_pixels = max_pixels
@@ -93,11 +96,24 @@ class CameraWorker:
         self._results: queue.Queue[SegmentResult] = queue.Queue()
         self._error: BaseException | None = None
         self._last_good: Any = None  # the chunk's last good picture (a frame, or depth values)
+        self._decoder = ImageDecoder(max_pixels)
+        self._writer: SegmentWriter | None = None
+        self._result = SegmentResult(0)
+        self._inline = inline
         self._thread = threading.Thread(target=self._run, name=f"camera-{name}", daemon=True)
-        self._thread.start()
+        if not inline:
+            self._thread.start()
 
     # --- main-thread side ---
     def submit(self, job: StartSegment | FrameJob | EndSegment | None) -> None:
+        if self._inline:
+            self._raise_if_failed()
+            try:
+                self._handle(job)
+            except Exception as exc:  # reported like a worker thread's error
+                self._failed(exc)
+                self._raise_if_failed()
+            return
         while True:
             self._raise_if_failed()
             try:
@@ -124,7 +140,9 @@ class CameraWorker:
 
     def stop(self) -> None:
         """Ask the worker to end (aborting an open segment) and wait for it."""
-        if self._thread.is_alive():
+        if self._inline:
+            self._handle(None)
+        elif self._thread.is_alive():
             with contextlib.suppress(queue.Full):
                 self._jobs.put(None, timeout=5)
             self._thread.join(timeout=30)
@@ -135,31 +153,37 @@ class CameraWorker:
 
     # --- worker side ---
     def _run(self) -> None:
-        decoder = ImageDecoder(self._max_pixels)
-        writer: SegmentWriter | None = None
-        result = SegmentResult(0)
         try:
-            while True:
-                job = self._jobs.get()
-                if job is None:  # stop: drop an unfinished segment (its tmp file is removed)
-                    if writer is not None:
-                        writer.abort()
-                    return
-                if isinstance(job, StartSegment):
-                    writer, result = SegmentWriter(job.path, self._settings), SegmentResult(0)
-                    self._last_good = None  # repeat only within a chunk: resumed runs see the same
-                elif isinstance(job, EndSegment):
-                    assert writer is not None, "EndSegment without StartSegment"
-                    result.frames = writer.close()
-                    self._results.put(result)
-                    writer = None
-                else:
-                    assert writer is not None, "a frame without StartSegment"
-                    self._encode(job, decoder, writer, result)
+            while self._handle(self._jobs.get()):
+                pass
         except BaseException as exc:  # handed to the main thread, which reports it
-            self._error = exc
-            if writer is not None:
-                writer.abort()
+            self._failed(exc)
+
+    def _failed(self, exc: BaseException) -> None:
+        self._error = exc
+        if self._writer is not None:
+            self._writer.abort()
+            self._writer = None
+
+    def _handle(self, job: StartSegment | FrameJob | EndSegment | None) -> bool:
+        """One job; False once stopped."""
+        if job is None:  # stop: drop an unfinished segment (its tmp file is removed)
+            if self._writer is not None:
+                self._writer.abort()
+                self._writer = None
+            return False
+        if isinstance(job, StartSegment):
+            self._writer, self._result = SegmentWriter(job.path, self._settings), SegmentResult(0)
+            self._last_good = None  # repeat only within a chunk: resumed runs see the same
+        elif isinstance(job, EndSegment):
+            assert self._writer is not None, "EndSegment without StartSegment"
+            self._result.frames = self._writer.close()
+            self._results.put(self._result)
+            self._writer = None
+        else:
+            assert self._writer is not None, "a frame without StartSegment"
+            self._encode(job, self._decoder, self._writer, self._result)
+        return True
 
     def _encode(self, job: FrameJob, decoder: ImageDecoder, writer: SegmentWriter, result: SegmentResult) -> None:
         try:

@@ -18,7 +18,7 @@ from spill2lerobot.stats import DEPTH_VALUES, downsample_for_stats
 class DepthWorker(CameraWorker):
     """A camera worker for a depth topic: decode, resize (nearest), encode in the profile's form."""
 
-    def __init__(self, camera: Camera, profile: Profile, colour: EncoderSettings) -> None:
+    def __init__(self, camera: Camera, profile: Profile, colour: EncoderSettings, inline: bool = False) -> None:
         """``colour``: the colour cameras' encoder settings (the rgb8 form is encoded with them)."""
         self._raw = camera.kind == "depth_raw"
         self._native = profile.dataset.depth_mode == "native"
@@ -26,7 +26,7 @@ class DepthWorker(CameraWorker):
         self._colour = colour
         self._decoder_depth = DepthDecoder()
         settings = DepthEncoderSettings.for_profile(profile) if self._native else self._colour
-        super().__init__(camera.name, settings, image_pixel_limit(profile))
+        super().__init__(camera.name, settings, image_pixel_limit(profile), inline)
 
     def _encode(self, job: FrameJob, decoder: ImageDecoder, writer: SegmentWriter, result: SegmentResult) -> None:
         size = self._colour.width, self._colour.height
@@ -59,7 +59,9 @@ class DepthWorker(CameraWorker):
 
 
 def make_worker(camera: Camera, profile: Profile, settings: EncoderSettings) -> CameraWorker:
-    """Images over the profile's pixel limit (``image_pixel_limit``) are bad frames, never decoded."""
+    """Images over the profile's pixel limit (``image_pixel_limit``) are bad frames, never decoded.
+    ``video.single_thread``: the worker runs on the caller's thread (no thread of its own)."""
+    inline = profile.video.single_thread
     if camera.is_depth:
-        return DepthWorker(camera, profile, settings)
-    return CameraWorker(camera.name, settings, image_pixel_limit(profile))
+        return DepthWorker(camera, profile, settings, inline)
+    return CameraWorker(camera.name, settings, image_pixel_limit(profile), inline)
