@@ -8,6 +8,7 @@ import json
 import os
 import secrets
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,11 +41,23 @@ def commit(tmp: Path, final: Path) -> None:
     fsync_dir(final.parent)
 
 
+@contextlib.contextmanager
+def removed_on_failure(tmp: Path) -> Iterator[Path]:
+    """``tmp`` is removed if the block fails or is stopped (SIGTERM, Ctrl-C) before its commit:
+    a stopped run leaves no temporary file behind."""
+    try:
+        yield tmp
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
 def write_bytes_atomic(path: Path, data: bytes, *, unique: bool = False) -> None:
     """``unique``: under a temporary name of this writer's own (``unique_tmp_path``)."""
-    tmp = unique_tmp_path(path) if unique else tmp_path(path)
-    tmp.write_bytes(data)
-    commit(tmp, path)
+    with removed_on_failure(unique_tmp_path(path) if unique else tmp_path(path)) as tmp:
+        tmp.write_bytes(data)
+        commit(tmp, path)
 
 
 def write_json_atomic(path: Path, obj: Any, *, unique: bool = False) -> None:

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from numpy.typing import NDArray
 
-from spill2lerobot.fsutil import commit, unique_tmp_path
+from spill2lerobot.fsutil import commit, removed_on_failure, unique_tmp_path
 
 Row = tuple[int, int, list[int]]  # frame index, target time, source times (one per topic)
 
@@ -26,9 +26,9 @@ def write_shard(
     }
     for position, topic in enumerate(topics):
         columns[f"source_ns:{topic}"] = pa.array([times[position] for _, _, times in rows], pa.int64())
-    tmp = unique_tmp_path(path)
-    pq.write_table(pa.table(columns), tmp)
-    commit(tmp, path)
+    with removed_on_failure(unique_tmp_path(path)) as tmp:
+        pq.write_table(pa.table(columns), tmp)
+        commit(tmp, path)
 
 
 def warm_up_parquet_writer() -> None:

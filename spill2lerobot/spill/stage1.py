@@ -22,7 +22,7 @@ from spill2lerobot.spill.budget import MemoryBudget
 from spill2lerobot.spill.chunks import BagTarget
 from spill2lerobot.spill.format import BagEntry
 from spill2lerobot.spill.layout import SpillLayout
-from spill2lerobot.spill.ownership import claim_spill
+from spill2lerobot.spill.ownership import claim_spill, clear_unfinished
 from spill2lerobot.spill.planning import prepare_spill, select_bags
 from spill2lerobot.spill.pool import BagFailure, ProcessRunner, UnitPool
 from spill2lerobot.spill.progress import Position, ProgressFn
@@ -91,6 +91,10 @@ def spill_bags(
     for outcome in outcomes:
         if isinstance(outcome, BagResult):
             r = outcome
+            if r.chunks_done == r.chunks_total:
+                # Every unit is committed: what is left under a writer's temporary name belongs to
+                # a writer that died (a killed worker, a lost Ray node), so it goes now.
+                clear_unfinished(layout, r.entry.id, range(r.chunks_total))
             r.report = bag_report(layout, r.entry)
             progress(
                 f"{r.entry.name}: {r.frames} frames in {r.chunks_total} chunks ({r.chunks_this_run} written now, "

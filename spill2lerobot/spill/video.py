@@ -105,9 +105,13 @@ class SegmentWriter:
 
     def close(self) -> int:
         container, stream = self._open()
-        container.mux(stream.encode(None))
-        container.close()
-        commit(self._tmp, self.path)
+        try:
+            container.mux(stream.encode(None))
+            container.close()
+            commit(self._tmp, self.path)
+        except BaseException:  # stopped or failed before the commit: no temporary file left
+            self.abort()
+            raise
         self._free_encoder()
         return self.frames
 

@@ -49,7 +49,7 @@ def test_single_thread_writes_the_same_dataset_byte_for_byte(faulty_depth_bag, t
     run_cli("convert", str(faulty_depth_bag), str(single), *OPTIONS, *SINGLE)
     ours = digests(single)
     report = json.loads((single / "meta/spill2lerobot_report.json").read_text())
-    assert report["faults"]["bad_images"]["wrist_cam_l"] > 0  # the repeat path ran too
+    assert report["bags"][0]["faults"]["bad_images"]["wrist_cam_l"] > 0  # the repeat path ran too
     assert any(name.startswith("videos/observation.depth_h/") for name in ours)
     assert ours == digests(threaded)
     assert provenance_without_timings(single / PROVENANCE) == provenance_without_timings(threaded / PROVENANCE)
