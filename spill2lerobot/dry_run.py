@@ -14,6 +14,7 @@ from spill2lerobot.bag import open_bag
 from spill2lerobot.bag.base import Bag, BagError
 from spill2lerobot.errors import UserError
 from spill2lerobot.profiles import Profile, robot_for
+from spill2lerobot.spill.header_times import HeaderTimes
 from spill2lerobot.spill.planning import check_topics, make_plan, select_bags
 
 
@@ -71,7 +72,9 @@ def _plan(bag: Bag, profile: Profile, result: BagDryRun) -> None:
     extractor = robot_for(profile)
     roles = extractor.resolve_topics(bag.topics())
     check_topics(bag, roles, extractor)
-    plan, targets = make_plan(bag, profile, roles)
+    # header timing: the frames the stamps give (reads the used topics' stamps)
+    stamps = HeaderTimes(bag, roles.all) if profile.dataset.timing == "header" else None
+    plan, targets = make_plan(stamps or bag, profile, roles)
     result.frames, result.chunks = plan.frames, plan.chunks
     gaps = gap_frames(bag, list(roles.all), targets, profile.faults.max_skew_ms)
     if gaps:

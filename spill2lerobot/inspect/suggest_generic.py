@@ -5,7 +5,9 @@ timeline; a raw Image with a ``/compressed`` twin is left out), depth cameras it
 topics and raw Images named ``depth``; the state
 is a sensor_msgs/JointState topic's positions, by joint name (read from its first message); the
 action is the command-like topics (``cmd``/``command`` in the name: JointState positions,
-Float64MultiArray data, Float64 data). Whatever cannot be inferred is a WARNING in the YAML's
+Float64MultiArray data, Float64 data). With ``/tf`` (or ``/tf_static``), the state also takes
+the pose of each leaf frame of the TF tree in its root (learnt from the first ``TF_SAMPLE``
+transform messages). Whatever cannot be inferred is a WARNING in the YAML's
 header; the result always loads as a profile.
 """
 
@@ -32,6 +34,9 @@ from spill2lerobot.profiles import (
 JOINT_STATE = "sensor_msgs/msg/JointState"
 ARRAY_TYPES = {"std_msgs/msg/Float64MultiArray": "data", "std_msgs/msg/Float32MultiArray": "data"}
 SCALAR_TYPES = {"std_msgs/msg/Float64": "data", "std_msgs/msg/Float32": "data"}
+TF_TOPICS = ("/tf_static", "/tf")
+TF_SAMPLE = 500  # transform messages read to learn the tree: dynamic edges repeat, so few suffice
+MAX_TF_POSES = 4
 PLACEHOLDER = "/EDIT_ME"  # keeps a suggestion loadable where the bag gives nothing to infer
 _NOISE = {"camera", "cam", "image", "image_raw", "image_rect", "image_color", "color", "compressed", "rgb", "raw"}
 
@@ -109,6 +114,7 @@ def suggest_features(
             if part.joints is not None:
                 base = part.topic.strip("/").replace("/", "_")
                 part.names = [f"{base}.{j}" for j in part.joints]
+    state += tf_parts(bag, present, warnings)
     if not state:
         warnings.append(f"no sensor_msgs/JointState topic: replace the {PLACEHOLDER} part of features.state")
         state = [FieldPart(topic=PLACEHOLDER, field="position", slice=[0, 1])]
@@ -122,6 +128,34 @@ def suggest_features(
         cams, main = {"camera": f"{PLACEHOLDER}/compressed"}, "camera"
     depth_names = {f"depth_{name}": topic for name, topic in camera_names(depth).items()}
     return FeatureOptions(cameras=cams, state=state, action=action, depth=depth_names), main
+
+
+def tf_parts(bag: Bag, present: Mapping[str, TopicInfo], warnings: list[str]) -> list[FieldPart]:
+    """Poses of the TF tree's leaf frames in its root (``frame``/``relative_to`` parts)."""
+    topics = [t for t in TF_TOPICS if t in present]
+    if not topics:
+        return []
+    parent: dict[str, str] = {}
+    try:
+        for i, msg in enumerate(bag.messages(topics)):
+            if i >= TF_SAMPLE:
+                break
+            for transform in bag.deserialize(msg).transforms:  # type: ignore[attr-defined]
+                parent[str(transform.child_frame_id).lstrip("/")] = str(transform.header.frame_id).lstrip("/")
+    except Exception as err:  # rosbags raises many types for damaged bytes
+        warnings.append(f"/tf: unreadable ({type(err).__name__}); no TF poses proposed")
+        return []
+    parents = set(parent.values())
+    parts = []
+    for leaf in sorted(set(parent) - parents)[:MAX_TF_POSES]:
+        root = leaf
+        for _ in range(len(parent)):  # a loop in a broken tree ends here
+            root = parent.get(root, root)
+        if root != leaf and len(leaf) <= MAX_LABEL and len(root) <= MAX_LABEL:
+            parts.append(FieldPart(frame=leaf, relative_to=root))
+    if len(set(parent) - parents) > MAX_TF_POSES:
+        warnings.append(f"/tf: more than {MAX_TF_POSES} leaf frames; proposed the first {MAX_TF_POSES}, edit the rest")
+    return parts
 
 
 def image_topics(present: Mapping[str, TopicInfo]) -> tuple[list[str], list[str]]:

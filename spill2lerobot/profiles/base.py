@@ -18,6 +18,13 @@ from spill2lerobot.align import TopicAlign
 
 Vector = npt.NDArray[np.float32]  # one frame's observation.state or action
 Matrix = npt.NDArray[np.float32]  # frames x values
+
+
+def tf_key(frame: str, relative_to: str) -> str:
+    """Where a frame's pose of ``frame`` in ``relative_to`` (x y z qx qy qz qw) is among its messages."""
+    return f"tf:{relative_to}>{frame}"
+
+
 # Topic -> record times of the two consecutive messages strictly around a frame's time.
 Between = Mapping[str, tuple[int, int]]
 # Which topics fill a feature: (feature key, [(role shown to the user, topic), ...]).
@@ -96,6 +103,11 @@ class Robot(Protocol):
     def depth_cameras(self, topics: Collection[str]) -> tuple[Camera, ...]:
         """The depth cameras (``depth_png`` kind, on their compressed topics) whose compressed or raw
         topic is among ``topics``, e.g. a bag plan's topics."""
+        ...
+
+    def tf_requests(self) -> list[tuple[str, str]]:
+        """Poses from /tf the features take: (frame, relative_to) pairs; their values come in
+        ``state_and_action``'s messages under ``tf_key`` (generic profiles' TF parts)."""
         ...
 
     def span_topics(self, roles: Roles) -> tuple[str, ...]:

@@ -73,6 +73,12 @@ def check_core(profile: Profile) -> None:
     _check_dataset(profile.dataset)
     _check_video(profile.video)
     _check_faults(profile)
+    if profile.dataset.timing == "header" and profile.features is None:
+        # the Kuavo rules stay the original's: record times only
+        raise UserError(
+            "profile key 'dataset.timing': header timing needs a generic profile (a features section); "
+            "use timing: record for Kuavo"
+        )
 
 
 def _check_rosbag(rosbag: RosbagOptions) -> None:

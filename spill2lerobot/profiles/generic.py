@@ -13,6 +13,10 @@ and builds ``observation.state`` and
       action:
         - {topic: /arm/command, field: data, slice: [0, 6], convert: deg2rad}
 
+A part may instead name a common message ``type`` (``message_kinds.py``: imu, odometry, pose,
+twist, wrench, joy, joint_state) or a pose from /tf (``frame``, ``relative_to``: its values come
+per frame from ``spill/tf_poses.py`` under ``tf_key``).
+
 Everything else (timeline camera ``dataset.main_timeline`` and its fps, ``train_hz``,
 ``sample_drop``, resize, video, faults) means what it means for Kuavo; the timeline ends before
 the earliest last message of any topic the profile uses. The checks are ``generic_check.py``.
@@ -30,12 +34,13 @@ import numpy.typing as npt
 from spill2lerobot.align import Blend, TopicAlign
 from spill2lerobot.bag.wire import COMPRESSED_IMAGE, IMAGE_TYPES, RAW_IMAGE
 from spill2lerobot.errors import UserError
-from spill2lerobot.profiles.base import Between, Camera, FeatureSource, Matrix, Roles, Vector
+from spill2lerobot.profiles.base import Between, Camera, FeatureSource, Matrix, Roles, Vector, tf_key
 from spill2lerobot.profiles.checks import quote, shorten
 from spill2lerobot.profiles.decoders import run_decoder
 from spill2lerobot.profiles.generic_check import part_names, part_size, path_steps
-from spill2lerobot.profiles.interpolate import is_quaternion, linear, numbers, slerp
+from spill2lerobot.profiles.interpolate import euler_xyz, is_quaternion, linear, numbers, slerp
 from spill2lerobot.profiles.kuavo import accepts_msgtype as kuavo_accepts_msgtype
+from spill2lerobot.profiles.message_kinds import expand, kind_problem, unwrap, unwrapped_field
 from spill2lerobot.profiles.options import FeatureOptions, FieldPart, Profile
 
 CAMERA_TYPES = (COMPRESSED_IMAGE,)
@@ -83,7 +88,19 @@ class GenericRobot:
         assert profile.features is not None  # robot_for chooses this robot for generic profiles only
         self._profile = profile
         self._features: FeatureOptions = profile.features
-        self._parts = {"state": list(self._features.state), "action": list(self._features.action)}
+        given = {"state": list(self._features.state), "action": list(self._features.action)}
+        # typed parts (``type: imu``) stand for plain field parts (message_kinds.py); each plain
+        # part remembers the profile's part it came from, for errors and the bag's type check
+        self._origins = {
+            key: [(i, part) for i, part in enumerate(parts) for _ in expand(part)] for key, parts in given.items()
+        }
+        self._parts = {key: [plain for part in parts for plain in expand(part)] for key, parts in given.items()}
+        self._typed = {
+            id(plain)
+            for key in given
+            for plain, (_, part) in zip(self._parts[key], self._origins[key], strict=True)
+            if part.type is not None
+        }
         self._sizes = {key: [part_size(p) for p in parts] for key, parts in self._parts.items()}
         self._indexers = {key: [_indexer(p) for p in parts] for key, parts in self._parts.items()}
         self._joint_cache: dict[tuple[int, tuple[Any, ...]], npt.NDArray[np.intp]] = {}
@@ -110,6 +127,8 @@ class GenericRobot:
         camera_topics = {c.topic for c in cams}
         lowdim: list[str] = []
         for part in (*self._parts["state"], *self._parts["action"]):
+            if part.frame is not None:
+                continue  # a pose from /tf: computed per bag (spill/tf_poses.py), not aligned
             if part.topic not in lowdim and part.topic not in camera_topics:
                 lowdim.append(part.topic)
         return GenericRoles(cams, main, tuple(lowdim))
@@ -130,12 +149,17 @@ class GenericRobot:
     def check_fields(self, roles: Roles, msgtypes: Mapping[str, str], typestore: Any, where: str) -> None:
         """Each part's field path against the message type (before any message is read)."""
         for key, parts in self._parts.items():
-            for i, part in enumerate(parts):
-                problem = _path_problem(typestore, msgtypes[part.topic], part.field)
+            for part, (i, given) in zip(parts, self._origins[key], strict=True):
+                if part.frame is not None:
+                    continue  # /tf is checked when the poses are read
+                msgtype = msgtypes[part.topic]
+                field = unwrapped_field(msgtype, part.field) if id(part) in self._typed else part.field
+                problem = kind_problem(given, msgtype) or _path_problem(typestore, msgtype, field)
                 if problem:
+                    what = ("type", "type") if given.type is not None else ("field", "field path")
                     raise UserError(
-                        f"{where}: profile key 'features.{key}[{i}].field': {shorten(part.topic)} carries "
-                        f"{shorten(msgtypes[part.topic])}, {problem}; fix the field path"
+                        f"{where}: profile key 'features.{key}[{i}].{what[0]}': {shorten(part.topic)} carries "
+                        f"{shorten(msgtype)}, {problem}; fix the {what[1]}"
                     )
 
     def settings(self) -> dict[str, str]:
@@ -144,7 +168,7 @@ class GenericRobot:
     def feature_sources(self, roles: Roles) -> list[FeatureSource]:
         sources: list[FeatureSource] = [(cam.key, [("images", cam.topic)]) for cam in roles.cameras]
         for key, parts in (("observation.state", self._parts["state"]), ("action", self._parts["action"])):
-            sources.append((key, [(part.field, part.topic) for part in parts]))
+            sources.append((key, [_source(part) for part in parts]))
         return sources
 
     def depth_camera_names(self) -> list[str]:
@@ -155,6 +179,10 @@ class GenericRobot:
 
     def alignment(self, roles: Roles) -> dict[str, TopicAlign]:
         return {topic: TopicAlign(a.mode, a.max_skew_ms) for topic, a in self._features.align.items()}
+
+    def tf_requests(self) -> list[tuple[str, str]]:
+        pairs = [(p.frame, p.relative_to) for parts in self._parts.values() for p in parts if p.frame is not None]
+        return list(dict.fromkeys((a, b) for a, b in pairs if b is not None))
 
     def span_topics(self, roles: Roles) -> tuple[str, ...]:
         # read whole: the frames need the messages around their times, not the nearest ones
@@ -175,7 +203,13 @@ class GenericRobot:
     def _vector(self, key: str, msgs: Mapping[str, Any]) -> Vector:
         out = []
         for part, size, index in zip(self._parts[key], self._sizes[key], self._indexers[key], strict=True):
-            msg = msgs[part.topic]
+            if part.frame is not None and part.relative_to is not None:
+                pose = np.asarray(msgs[tf_key(part.frame, part.relative_to)], dtype=np.float64)
+                out.append(
+                    self._finish(part, np.concatenate([pose[:3], euler_xyz(pose[3:])[0]]) if part.euler else pose)
+                )
+                continue
+            msg = self._message(part, msgs[part.topic])
             if not isinstance(msg, Blend):
                 out.append(self._part_values(part, size, index, msg))
                 continue
@@ -187,6 +221,14 @@ class GenericRobot:
             out.append(self._finish(part, blended))
         vector: Vector = np.concatenate(out).astype(np.float32)
         return vector
+
+    def _message(self, part: FieldPart, msg: Any) -> Any:
+        """What a part reads: a typed part reads a stamped message's plain one (its pose)."""
+        if id(part) not in self._typed:
+            return msg
+        if isinstance(msg, Blend):
+            return Blend(unwrap(msg.before), unwrap(msg.after), msg.weight)
+        return unwrap(msg)
 
     def _part_values(self, part: FieldPart, size: int | None, index: Indexer, msg: object, final: bool = True) -> Any:
         """One part's values of one message (``final``: units, scale and threshold applied)."""
@@ -233,6 +275,13 @@ class GenericRobot:
                 raise ValueError(f"{shorten(part.topic)} has no joint {quote(lacking[0])} (joints: {have})")
             index = self._joint_cache[key] = np.asarray([where[j] for j in part.joints], dtype=np.intp)
         return index
+
+
+def _source(part: FieldPart) -> tuple[str, str]:
+    """A part as inspect shows it: (field, topic)."""
+    if part.frame is not None:
+        return f"pose of {part.frame} in {part.relative_to}", "/tf"
+    return part.field, part.topic
 
 
 def _indexer(part: FieldPart) -> Indexer:

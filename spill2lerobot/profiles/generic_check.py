@@ -11,6 +11,7 @@ import re
 
 from spill2lerobot.errors import UserError
 from spill2lerobot.profiles.checks import check_range, check_text, quote, shorten
+from spill2lerobot.profiles.message_kinds import expand, typed_problem
 from spill2lerobot.profiles.options import MAX_PATH_TEXT, MAX_SKEW_MS, FeatureOptions, FieldPart, Profile
 
 _NAME = re.compile(r"^[A-Za-z0-9_]+$")  # camera names become file names and feature keys
@@ -22,6 +23,7 @@ MAX_PARTS = 256  # parts of one feature
 MAX_VALUES = 10_000  # values of one feature (state or action)
 MAX_INDEX = 100_000  # message array indices (slice, indices, field path) are below this
 MAX_LABEL = 256  # characters of a field path, a value name or a joint name
+TF_POSITION, TF_QUATERNION, TF_EULER = ("x", "y", "z"), ("qx", "qy", "qz", "qw"), ("roll", "pitch", "yaw")
 _DECODER = re.compile(r"^(?:[A-Za-z_][\w.]*|[^:\n]{1,4000}\.py):[A-Za-z_]\w*$")
 _STEP = re.compile(r"^(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?P<index>(?:\[\d+\])*)$")
 
@@ -39,6 +41,8 @@ def path_steps(path: str) -> list[tuple[str, list[int]]] | None:
 
 def part_size(part: FieldPart) -> int | None:
     """Number of values a part gives, when the profile alone says it."""
+    if part.frame is not None:
+        return 6 if part.euler else 7
     if part.indices is not None:
         return len(part.indices)
     if part.joints is not None:
@@ -55,6 +59,8 @@ def part_names(part: FieldPart) -> list[str]:
         return list(part.names)
     if part.joints is not None:
         return list(part.joints)
+    if part.frame is not None:  # a pose from /tf
+        return [f"{part.frame}.{axis}" for axis in (*TF_POSITION, *(TF_EULER if part.euler else TF_QUATERNION))]
     base = part.topic.rstrip("/").rsplit("/", 1)[-1] or part.topic
     sources = part.indices if part.indices is not None else range(*(part.slice or ()))
     return [f"{base}.{part.field}.{i}" for i in sources]
@@ -154,7 +160,15 @@ def _check_topic(key: str, topic: str) -> None:
 
 
 def _check_part(part: FieldPart, key: str) -> list[str]:
+    if part.frame is not None or part.relative_to is not None:
+        return _check_tf(part, key)
     _check_topic(f"{key}.topic", part.topic)
+    if part.type is not None:
+        return _check_typed(part, key)
+    if part.values is not None:
+        raise UserError(
+            f"profile key '{key}.values' needs a type (imu, odometry, pose, twist, wrench, joy, joint_state)"
+        )
     if part.decoder is not None and not _DECODER.match(part.decoder[: MAX_PATH_TEXT + 1]):
         raise UserError(
             f"profile key '{key}.decoder' must be module:function or file.py:function, got {quote(part.decoder)}"
@@ -180,6 +194,35 @@ def _check_part(part: FieldPart, key: str) -> list[str]:
     if part.names is not None and len(part.names) != size:
         raise UserError(f"profile key '{key}.names' has {len(part.names)} names for {size} values")
     return part_names(part)
+
+
+def _check_tf(part: FieldPart, key: str) -> list[str]:
+    """A pose from /tf: both frames, nothing a topic part has."""
+    if not part.frame or not part.relative_to:
+        raise UserError(f"profile key '{key}': a pose from /tf needs frame and relative_to (frame names)")
+    others = ("topic", "field", "type", "decoder", "slice", "indices", "joints", "values")
+    given = [name for name in others if getattr(part, name)]
+    if given:
+        raise UserError(f"profile key '{key}': a pose from /tf (frame, relative_to) takes no {given[0]}")
+    for name in ("frame", "relative_to"):
+        check_text(f"{key}.{name}", getattr(part, name), MAX_LABEL)
+    size = part_size(part)
+    if part.names is not None and len(part.names) != size:
+        raise UserError(f"profile key '{key}.names' has {len(part.names)} names for {size} values")
+    return part_names(part)
+
+
+def _check_typed(part: FieldPart, key: str) -> list[str]:
+    """A part with a ``type`` (message_kinds.py): its keys, then the names it generates."""
+    _check_lists(part, key)
+    _check_selection(part, key)
+    problem = typed_problem(part)
+    if problem is not None:
+        raise UserError(f"profile key '{key}': {problem}")
+    names = [name for plain in expand(part) for name in part_names(plain)]
+    if len(names) > MAX_VALUES:
+        raise UserError(f"profile key '{key}' gives {len(names)} values; at most {MAX_VALUES}")
+    return names
 
 
 def _check_lists(part: FieldPart, key: str) -> None:

@@ -43,6 +43,16 @@ def _field_names(value: Any) -> tuple[str, ...] | None:
     return tuple(f.name for f in dataclasses.fields(value) if not f.name.startswith("__"))
 
 
+def euler_xyz(q: Floats) -> Floats:
+    """Roll, pitch, yaw (rad; fixed axes x, y, z, as ROS's RPY) of quaternions x, y, z, w (rows)."""
+    x, y, z, w = np.atleast_2d(q).T
+    roll = np.arctan2(2.0 * (w * x + y * z), 1.0 - 2.0 * (x * x + y * y))
+    pitch = np.arcsin(np.clip(2.0 * (w * y - z * x), -1.0, 1.0))
+    yaw = np.arctan2(2.0 * (w * z + x * y), 1.0 - 2.0 * (y * y + z * z))
+    out: Floats = np.stack([roll, pitch, yaw], axis=1)
+    return out
+
+
 def linear(before: Floats, after: Floats, weight: float) -> Floats:
     return before + weight * (after - before)
 

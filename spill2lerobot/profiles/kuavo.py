@@ -263,6 +263,9 @@ class KuavoRobot:
     def alignment(self, roles: Roles) -> dict[str, TopicAlign]:
         return {}  # the original's nearest message everywhere, with faults.max_skew_ms
 
+    def tf_requests(self) -> list[tuple[str, str]]:
+        return []
+
     def span_topics(self, roles: Roles) -> tuple[str, ...]:
         gap_traj = cast(TopicRoles, roles).gap_traj
         return (gap_traj,) if gap_traj else ()

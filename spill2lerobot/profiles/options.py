@@ -40,6 +40,7 @@ X264_PRESETS = (
     "medium", "slow", "slower", "veryslow", "placebo",
 )  # fmt: skip
 
+MessageKind = Literal["imu", "odometry", "pose", "twist", "wrench", "joy", "joint_state"]
 Conversion = Literal["none", "deg2rad", "rad2deg", "mm2m", "m2mm", "percent"]
 
 
@@ -70,6 +71,10 @@ class DatasetOptions(KuavoDatasetOptions):
     # (lerobot's split_dataset rule); None: everything is "train", as lerobot writes it.
     splits: dict[str, float] | None = None
     min_frames: int = 0  # bags with fewer frames are left out of the dataset (counted in the report)
+    # Which time a message has for the timeline and the alignment: "record" (the bag's record
+    # time, like the original converter) or "header" (its header.stamp; generic profiles, every
+    # topic used must have a header).
+    timing: Literal["record", "header"] = "record"
 
 
 class VideoOptions(OptionsModel):
@@ -126,6 +131,15 @@ class FieldPart(OptionsModel):
     # "module:function" (an installed module) or "file.py:function" (beside the profile): a
     # function of the field's value (the whole message when field is "") giving the numbers
     decoder: str | None = None
+    # A common message type read without naming fields (profiles/message_kinds.py): its default
+    # values, or those listed in ``values``; names generated unless ``names`` gives them.
+    type: MessageKind | None = None
+    values: list[str] | None = None
+    # A pose from /tf and /tf_static (no topic, no field): ``frame`` in ``relative_to`` at each
+    # frame time, x y z qx qy qz qw, or x y z roll pitch yaw with ``euler``.
+    frame: str | None = None
+    relative_to: str | None = None
+    euler: bool = False
 
 
 class AlignOptions(OptionsModel):
@@ -148,6 +162,15 @@ class FeatureOptions(OptionsModel):
     depth: dict[str, str] = Field(default_factory=dict)
 
 
+# Part keys added after generic profiles first were recorded, with their unset values.
+_PART_UNSET: tuple[tuple[str, object], ...] = (
+    ("type", None), ("values", None), ("frame", None), ("relative_to", None), ("euler", False),
+)  # fmt: skip
+
+
+DATASET_UNSET: tuple[tuple[str, object], ...] = (("splits", None), ("min_frames", 0), ("timing", "record"))
+
+
 class Profile(OptionsModel):
     rosbag: RosbagOptions = Field(default_factory=RosbagOptions)
     dataset: DatasetOptions = Field(default_factory=DatasetOptions)
@@ -167,7 +190,12 @@ class Profile(OptionsModel):
             for key in ("align", "depth"):  # as generic profiles were recorded before these existed
                 if not options["features"][key]:
                     del options["features"][key]
-        for key, unset in (("splits", None), ("min_frames", 0)):  # (and any profile that leaves these out)
+            for part in (*options["features"]["state"], *options["features"]["action"]):
+                for key, unset in _PART_UNSET:  # (likewise)
+                    if part[key] == unset:
+                        del part[key]
+        # (and any profile that leaves these out)
+        for key, unset in DATASET_UNSET:
             if options["dataset"][key] == unset:
                 del options["dataset"][key]
         return options

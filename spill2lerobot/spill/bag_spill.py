@@ -6,28 +6,32 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from numpy.typing import NDArray
 from rosbags.typesys import TypesysError
 from rosbags.typesys.store import Typestore
 
 from spill2lerobot.align import StreamingAligner
 from spill2lerobot.bag import open_bag
-from spill2lerobot.bag.base import Bag, BagError, Times
+from spill2lerobot.bag.base import Bag, BagError, Message, Times
 from spill2lerobot.errors import UserError
 from spill2lerobot.fsutil import where_disk_filled
 from spill2lerobot.profiles import Profile, Roles, robot_for
+from spill2lerobot.profiles.base import tf_key
 from spill2lerobot.spill import journal
 from spill2lerobot.spill.cameras import CameraFailed
 from spill2lerobot.spill.chunks import BagTarget, ChunkSpiller
 from spill2lerobot.spill.depth_cameras import check_same_depth
 from spill2lerobot.spill.format import BagEntry, BagPlan, BagReport, JournalEntry
+from spill2lerobot.spill.header_times import HeaderTimes, message_stamp
 from spill2lerobot.spill.ownership import clear_unfinished
 from spill2lerobot.spill.planning import check_topics, make_plan
 from spill2lerobot.spill.stamps import StampCounter, stamped_topics
+from spill2lerobot.spill.tf_poses import TfTree, pose_values
 from spill2lerobot.spill.units import (
     BagIndex,
     CommitFn,
@@ -84,7 +88,7 @@ def _typestore(bag: Bag) -> Typestore:
         ) from None
 
 
-def _checked_plan(bag: Bag, target: BagTarget) -> tuple[Roles, BagPlan, NDArray[Any]]:
+def _checked_plan(bag: Bag, target: BagTarget) -> tuple[Roles, BagPlan, NDArray[Any], HeaderTimes | None]:
     """The bag's topics checked against the profile, and its plan (the spill's, if it has one)."""
     layout, entry, profile = target.layout, target.entry, target.profile
     extractor = robot_for(profile)
@@ -93,14 +97,15 @@ def _checked_plan(bag: Bag, target: BagTarget) -> tuple[Roles, BagPlan, NDArray[
     store = _typestore(bag)
     msgtypes = {topic: info.msgtype for topic, info in bag.topics().items()}
     extractor.check_fields(roles, msgtypes, store, str(bag.path))
-    plan, targets = make_plan(bag, profile, roles)
+    stamps = HeaderTimes(bag, roles.all) if profile.dataset.timing == "header" else None
+    plan, targets = make_plan(stamps or bag, profile, roles)
     check_same_depth(layout, entry, plan, profile)
     saved = journal.read_plan(layout, entry.id)
     if saved is None:
         journal.write_plan(layout, entry.id, plan)
     elif saved != plan:
         raise UserError(f"{entry.path}: the spill's plan for this bag differs; add --restart to start over")
-    return roles, plan, targets
+    return roles, plan, targets, stamps
 
 
 @dataclass(frozen=True)
@@ -112,10 +117,11 @@ class Planned:
     targets: NDArray[Any]
     index: BagIndex
     shape: ChunkShape
+    header_timing: bool = False  # messages are timed by header.stamp (dataset.timing)
 
 
 def _planned(bag: Bag, target: BagTarget) -> Planned:
-    roles, plan, targets = _checked_plan(bag, target)
+    roles, plan, targets, stamps = _checked_plan(bag, target)
     extractor = robot_for(target.profile)
     shape = ChunkShape(
         cameras=tuple(cam.name for cam in roles.cameras),
@@ -123,8 +129,8 @@ def _planned(bag: Bag, target: BagTarget) -> Planned:
         action_dim=len(extractor.action_names()),
         topics=tuple(plan.topics),
     )
-    index = BagIndex.of(bag, roles, targets, plan, extractor.span_topics(roles))
-    return Planned(roles, plan, targets, index, shape)
+    index = BagIndex.of(bag, roles, targets, plan, extractor.span_topics(roles), stamps)
+    return Planned(roles, plan, targets, index, shape, stamps is not None)
 
 
 @dataclass
@@ -212,8 +218,11 @@ def spill_run(bag: Bag, target: BagTarget, planned: Planned, chunks: range, comm
     spiller = ChunkSpiller(target, plan, roles, bag, index, committed, parallel)
     spiller.stamps = _stamp_counter(bag, roles, plan, targets, first, target.profile)
     last = chunk_last_frames(plan)[chunks.stop - 1]
+    spiller.tf_first = first * plan.chunk_size
+    spiller.tf_values = tf_table(bag, target.profile, targets[spiller.tf_first : last + 1])
     try:
-        _stream(bag, roles, aligner, spiller, last, index.start(first), spiller.stamps, index.only)
+        clock = message_stamp if planned.header_timing else None
+        _stream(bag, roles, aligner, spiller, last, index.start(first), spiller.stamps, index.only, clock)
         spiller.finish()
     except CameraFailed as exc:
         if isinstance(exc.__cause__, OSError) and not isinstance(exc.__cause__, ValueError):
@@ -222,6 +231,16 @@ def spill_run(bag: Bag, target: BagTarget, planned: Planned, chunks: range, comm
     finally:
         spiller.close()
     return spiller.chunks_written
+
+
+def tf_table(bag: Bag, profile: Profile, targets: NDArray[Any]) -> dict[str, NDArray[Any]]:
+    """The poses from /tf the profile's features take, at ``targets`` (x y z qx qy qz qw rows)."""
+    requests = robot_for(profile).tf_requests()
+    if not requests:
+        return {}
+    tree = TfTree(bag, profile.dataset.timing == "header")
+    poses = tree.poses(requests, np.asarray(targets, dtype=np.int64))
+    return {tf_key(*request): pose_values(pose) for request, pose in zip(requests, poses, strict=True)}
 
 
 def _usable_chunks(target: BagTarget, plan: BagPlan, shape: ChunkShape) -> list[JournalEntry]:
@@ -258,14 +277,17 @@ def _stream(
     start_ns: int,
     stamps: StampCounter | None = None,
     only: Mapping[str, Times] | None = None,
+    clock: Callable[[Message], int] | None = None,
 ) -> None:
     """The read/align loop: messages in record order, aligned frames out to the chunk writer.
     ``only``: the messages the frames use (``units.chosen_messages``), the others are not read;
-    ``last_index``: the last frame wanted (the rest of the bag cannot change any frame before it)."""
+    ``last_index``: the last frame wanted (the rest of the bag cannot change any frame before it);
+    ``clock``: a message's time for the aligner (None: its record time)."""
     for msg in bag.messages(roles.all, start_ns=start_ns, only=only):
         if stamps is not None:
             stamps.push(msg.topic, msg.time_ns, msg.data)
-        for frame in aligner.push(msg.topic, msg.time_ns, msg.data):
+        time_ns = msg.time_ns if clock is None else clock(msg)
+        for frame in aligner.push(msg.topic, time_ns, msg.data):
             spiller.add(frame)
             if frame.index == last_index:
                 return

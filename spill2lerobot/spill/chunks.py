@@ -93,6 +93,9 @@ class ChunkSpiller:
         self._started = time.monotonic()
         self._frames_done = 0
         self.stamps: StampCounter | None = None  # header-stamp fault counts, merged per chunk
+        # poses from /tf of this run's frames (spill/tf_poses.py): key -> frames x 7, from tf_first
+        self.tf_values: dict[str, NDArray[Any]] = {}
+        self.tf_first = 0
 
     def add(self, frame: AlignedFrame) -> None:
         chunk, offset = divmod(frame.index, self._plan.chunk_size)
@@ -122,6 +125,7 @@ class ChunkSpiller:
             topic: self._faults.message(topic, frame.picks[topic], self._decoder(topic, frame.picks[topic]))
             for topic in self._roles.lowdim
         }
+        msgs.update({key: table[frame.index - self.tf_first] for key, table in self.tf_values.items()})
         try:
             state, action = self._extractor.state_and_action(self._roles, msgs, frame.between)
         except (IndexError, ValueError, AttributeError, TypeError) as exc:

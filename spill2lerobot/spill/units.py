@@ -24,6 +24,7 @@ from spill2lerobot.bag.base import Bag, Times
 from spill2lerobot.profiles import Roles
 from spill2lerobot.spill import journal
 from spill2lerobot.spill.format import BagPlan, JournalEntry
+from spill2lerobot.spill.header_times import HeaderTimes
 from spill2lerobot.spill.layout import SpillLayout
 from spill2lerobot.spill.verify import ChunkDamaged, ChunkShape, check_chunk
 
@@ -44,17 +45,20 @@ def chunk_last_frames(plan: BagPlan) -> list[int]:
     return [c * plan.chunk_size + plan.chunk_frames(c) - 1 for c in range(plan.chunks)]
 
 
-def resume_times(streamed: dict[str, Times], targets: NDArray[Any], plan: BagPlan) -> list[int]:
+def resume_times(
+    streamed: dict[str, Times], targets: NDArray[Any], plan: BagPlan, recorded: dict[str, Times] | None = None
+) -> list[int]:
     """For each chunk, the record time from which reading the bag reproduces every later frame
     (``align.resume_point`` of its last frame, from the index): per topic, the last streamed
     message before the frame's target time (the message the aligner holds when the target is
-    settled; the first one if there is none before), and the earliest of those over the topics."""
+    settled; the first one if there is none before), and the earliest of those over the topics.
+    ``recorded``: the streamed messages' record times when ``streamed`` holds their header stamps."""
     lasts = np.asarray(targets, dtype=np.int64)[chunk_last_frames(plan)]
     held = []
-    for times in streamed.values():
+    for topic, times in streamed.items():
         ordered = np.asarray(times, dtype=np.int64)
-        before = np.searchsorted(ordered, lasts, side="left") - 1
-        held.append(ordered[np.maximum(before, 0)])
+        before = np.maximum(np.searchsorted(ordered, lasts, side="left") - 1, 0)
+        held.append((ordered if recorded is None else np.asarray(recorded[topic], dtype=np.int64))[before])
     return [int(t) for t in np.min(np.stack(held), axis=0)]
 
 
@@ -66,10 +70,37 @@ class BagIndex:
     resume: list[int]  # per chunk: resume_ns of its journal line
 
     @classmethod
-    def of(cls, bag: Bag, roles: Roles, targets: NDArray[Any], plan: BagPlan, span: tuple[str, ...]) -> BagIndex:
+    def of(
+        cls,
+        bag: Bag,
+        roles: Roles,
+        targets: NDArray[Any],
+        plan: BagPlan,
+        span: tuple[str, ...],
+        stamps: HeaderTimes | None = None,
+    ) -> BagIndex:
+        if stamps is not None:
+            return cls._of_stamps(stamps, roles, targets, plan, span)
         only = chosen_messages(bag, roles, targets, skip=span)
         whole = bag.topics_times([topic for topic in roles.all if topic in span]) if span else {}
         return cls(only, resume_times({**only, **whole}, targets, plan))
+
+    @classmethod
+    def _of_stamps(
+        cls, stamps: HeaderTimes, roles: Roles, targets: NDArray[Any], plan: BagPlan, span: tuple[str, ...]
+    ) -> BagIndex:
+        """Header timing: the messages chosen by their stamps, read by their record times (the
+        i-th stamp is the i-th record time's message: both in record order)."""
+        only: dict[str, Times] = {}
+        chosen_stamps: dict[str, Times] = {}
+        chosen_records: dict[str, Times] = {}
+        for topic in roles.all:
+            times, records = stamps.topic_times(topic), stamps.record_times(topic)
+            picked = np.arange(len(times)) if topic in span else nearest_indices(times, targets)
+            chosen_stamps[topic], chosen_records[topic] = times[picked], records[picked]
+            if topic not in span:
+                only[topic] = records[picked]
+        return cls(only, resume_times(chosen_stamps, targets, plan, chosen_records))
 
     def start(self, chunk: int) -> int:
         """The record time a unit of ``chunk`` starts reading at."""

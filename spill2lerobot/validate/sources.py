@@ -58,6 +58,12 @@ def sources(
     from spill2lerobot.profiles import robot_for
     from spill2lerobot.spill.planning import check_topics, list_bags, make_plan
 
+    if profile.dataset.timing == "header":  # the check below picks messages by record time
+        report.fail(root, "--against: not available for a profile with dataset.timing: header (yet)")
+        return None
+    if robot_for(profile).tf_requests():
+        report.fail(root, "--against: not available for a profile with poses from /tf (yet)")
+        return None
     bags = list_bags(inputs)
     if profile.rosbag.num_used is not None:
         bags = bags[: profile.rosbag.num_used]

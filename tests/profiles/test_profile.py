@@ -124,8 +124,8 @@ def test_a_typo_in_a_nested_key_names_the_nearest_key():
     with pytest.raises(UserError) as error:
         profile_from_dict(data)
     assert str(error.value) == (
-        "unknown profile key 'features.state[0].feild'; did you mean field? (known: convert, decoder, field, "
-        "indices, joints, names, offset, scale, slice, threshold, topic)"
+        "unknown profile key 'features.state[0].feild'; did you mean field? (known: convert, decoder, euler, field, "
+        "frame, indices, joints, names, offset, relative_to, scale, slice, threshold, topic, type, values)"
     )
 
 
