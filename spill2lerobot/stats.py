@@ -279,29 +279,57 @@ def depth_stats_from_counts(counts: NDArray[Any], num_frames: int) -> Stats:
 
 def aggregate(episode_stats: Sequence[dict[str, Stats]]) -> dict[str, Stats]:
     """lerobot's ``aggregate_stats``: count-weighted means, pooled variance, mean of quantiles."""
+    return aggregate_stacked(stack_stats(episode_stats))
+
+
+def stack_stats(episode_stats: Sequence[dict[str, Stats]]) -> dict[str, Stats]:
+    """Per feature and statistic, the episodes' values stacked on a first axis (the episodes
+    that have the feature, in order), as lerobot's ``aggregate_feature_stats`` stacks them."""
     keys = sorted({key for stats in episode_stats for key in stats})
-    out: dict[str, Stats] = {}
+    stacked: dict[str, Stats] = {}
     for key in keys:
         items = [stats[key] for stats in episode_stats if key in stats]
-        counts = np.stack([s["count"] for s in items]).astype(np.float64)
-        means = np.stack([s["mean"] for s in items])
-        while counts.ndim < means.ndim:
-            counts = counts[..., None]
-        total = counts.sum(axis=0)
-        mean = (means * counts).sum(axis=0) / total
-        variances = np.stack([s["std"] ** 2 for s in items])
-        variance = ((variances + (means - mean) ** 2) * counts).sum(axis=0) / total
-        merged: Stats = {
-            "min": np.min(np.stack([s["min"] for s in items]), axis=0),
-            "max": np.max(np.stack([s["max"] for s in items]), axis=0),
-            "mean": mean,
-            "std": np.sqrt(variance),
-            "count": np.stack([s["count"] for s in items]).sum(axis=0),
-        }
-        for qkey in QUANTILE_KEYS:
-            merged[qkey] = (np.stack([s[qkey] for s in items]) * counts).sum(axis=0) / total
-        out[key] = merged
+        stacked[key] = {name: np.stack([s[name] for s in items]) for name in STAT_KEYS}
+    return stacked
+
+
+def aggregate_stacked(stacked: dict[str, Stats]) -> dict[str, Stats]:
+    """``aggregate`` of stacked statistics (``stack_stats``, or columns read from an episodes
+    table): the same numpy operations on the same arrays, so the same bits, without a Python
+    object per episode and statistic."""
+    return {key: _aggregate_feature(stacked[key]) for key in sorted(stacked)}
+
+
+def concat_stacked(first: dict[str, Stats], then: dict[str, Stats]) -> dict[str, Stats]:
+    """Stacked statistics of the episodes of ``first`` followed by those of ``then``."""
+    out = {key: dict(stats) for key, stats in first.items()}
+    for key, stats in then.items():
+        if key not in out:
+            out[key] = dict(stats)
+            continue
+        out[key] = {name: np.concatenate([out[key][name], stats[name]]) for name in STAT_KEYS}
     return out
+
+
+def _aggregate_feature(stacked: Stats) -> Stats:
+    counts = stacked["count"].astype(np.float64)
+    means = stacked["mean"]
+    while counts.ndim < means.ndim:
+        counts = counts[..., None]
+    total = counts.sum(axis=0)
+    mean = (means * counts).sum(axis=0) / total
+    variances = stacked["std"] ** 2
+    variance = ((variances + (means - mean) ** 2) * counts).sum(axis=0) / total
+    merged: Stats = {
+        "min": np.min(stacked["min"], axis=0),
+        "max": np.max(stacked["max"], axis=0),
+        "mean": mean,
+        "std": np.sqrt(variance),
+        "count": stacked["count"].sum(axis=0),
+    }
+    for qkey in QUANTILE_KEYS:
+        merged[qkey] = (stacked[qkey] * counts).sum(axis=0) / total
+    return merged
 
 
 def to_jsonable(stats: dict[str, Stats]) -> dict[str, dict[str, list[Any]]]:

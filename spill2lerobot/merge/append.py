@@ -27,7 +27,6 @@ from spill2lerobot.fsutil import ExchangeUnsupported, exchange, fsync_dir, where
 from spill2lerobot.lock import FolderLock
 from spill2lerobot.merge.card import CARD_PATH, card_is_ours, write_card
 from spill2lerobot.merge.compat import dataset_difference
-from spill2lerobot.merge.episodes_table import episode_rows, write_episode_rows
 from spill2lerobot.merge.existing import REPORT_PATH, Dataset, read_dataset
 from spill2lerobot.merge.merge import MergeResult, check_chunks, dataset_features, plan_merge, write_episode_files
 from spill2lerobot.merge.plan import EpisodeMode, MergePlan
@@ -37,7 +36,7 @@ from spill2lerobot.profiles import Profile
 from spill2lerobot.safety import LOCK_NAME, has_marker, output_name_is_ours, write_marker
 from spill2lerobot.spill.format import BagEntry
 from spill2lerobot.spill.layout import SpillLayout
-from spill2lerobot.stats import aggregate, to_jsonable
+from spill2lerobot.stats import aggregate_stacked, concat_stacked, stack_stats, to_jsonable
 
 APPEND_MARKER = ".spill2lerobot-append"  # in the new tree: OUT.append/ before the swap, OUT/ after
 PROBES = (".spill2lerobot-probe-a", ".spill2lerobot-probe-b")
@@ -178,17 +177,16 @@ def _build(
 ) -> None:
     """``timing``: when the append started, and how long its stage 1 took (convert)."""
     link_tree(dataset.root, work)
-    stats = write_episode_files(plan, work, progress, dataset.next_files)
+    table = write_episode_files(plan, work, progress, dataset.next_files, dataset.episodes_schema)
     meta = dataset.next_files["meta"]
-    rows = episode_rows(plan, stats, meta)
-    names = set(dataset.episodes_schema.names)
-    if names != set(rows[0]):
-        extra = sorted(names.symmetric_difference(rows[0]))[0]
+    names, first_row = set(dataset.episodes_schema.names), table.first_row or {}
+    if names != set(first_row):
+        extra = sorted(names.symmetric_difference(first_row))[0]
         raise UserError(f"{dataset.root}: its episodes table and the new episodes differ in column {extra!r}")
-    path = work / lerobot_format.EPISODES_PATH.format(chunk_index=meta[0], file_index=meta[1])
-    write_episode_rows(rows, path, dataset.episodes_schema)
+    table.write(work / lerobot_format.EPISODES_PATH.format(chunk_index=meta[0], file_index=meta[1]))
     lerobot_format.write_tasks(work / lerobot_format.TASKS_PATH, plan.tasks)
-    write_json_atomic(work / lerobot_format.STATS_PATH, to_jsonable(aggregate([*dataset.episode_stats, *stats])))
+    stacked = concat_stacked(stack_stats(dataset.episode_stats), table.stacked_stats())
+    write_json_atomic(work / lerobot_format.STATS_PATH, to_jsonable(aggregate_stacked(stacked)))
     info = _info(dataset, plan)
     write_json_atomic(work / lerobot_format.INFO_PATH, info)
     report = dataset.report or {"bags": []}

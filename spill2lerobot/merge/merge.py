@@ -23,11 +23,11 @@ from spill2lerobot.lock import FolderLock
 from spill2lerobot.merge.card import write_card
 from spill2lerobot.merge.compat import dataset_difference
 from spill2lerobot.merge.episode_stats import depth_stats, episode_columns, image_stats, lowdim_stats
-from spill2lerobot.merge.episodes_table import episode_rows, write_episode_rows
+from spill2lerobot.merge.episodes_table import EpisodesTable, episode_row
 from spill2lerobot.merge.existing import REPORT_PATH  # what each bag gave (lerobot ignores this file)
 from spill2lerobot.merge.plan import Episode, EpisodeMode, MergePlan, assign_files, plan_episodes
 from spill2lerobot.merge.provenance import PROVENANCE_PATH, provenance
-from spill2lerobot.merge.report import STAMPS_CHECKED, conversion_report
+from spill2lerobot.merge.report import STAMPS_CHECKED, bag_reports, write_report
 from spill2lerobot.merge.video import remux_segments
 from spill2lerobot.profiles import Camera, Profile, robot_for
 from spill2lerobot.safety import (
@@ -44,7 +44,7 @@ from spill2lerobot.spill.format import BagEntry
 from spill2lerobot.spill.layout import SpillLayout
 from spill2lerobot.spill.report import bag_report
 from spill2lerobot.spill.verify import ChunkShape, check_chunk
-from spill2lerobot.stats import Stats, aggregate, to_jsonable
+from spill2lerobot.stats import Stats, aggregate_stacked, to_jsonable
 
 MB = 1024 * 1024
 
@@ -220,30 +220,36 @@ def _data_table(columns: dict[str, NDArray[Any]], schema: pa.Schema) -> pa.Table
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
-def _episode_stats(plan: MergePlan) -> list[dict[str, Stats]]:
+def _episode_stats(plan: MergePlan, ep: Episode) -> dict[str, Stats]:
     profile = plan.profile
-    fps = profile.dataset.train_hz
-    all_stats = []
-    for ep in plan.episodes:
-        stats = lowdim_stats(ep.spill, ep, fps, robot_for(profile))
-        for cam in plan.cameras:
-            if cam.is_depth and profile.dataset.depth_mode == "native":
-                stats[cam.key] = depth_stats(ep.spill, ep, cam.name)
-            else:
-                stats[cam.key] = image_stats(ep.spill, ep, cam.name)
-        all_stats.append(stats)
-    return all_stats
+    stats = lowdim_stats(ep.spill, ep, profile.dataset.train_hz, robot_for(profile))
+    for cam in plan.cameras:
+        if cam.is_depth and profile.dataset.depth_mode == "native":
+            stats[cam.key] = depth_stats(ep.spill, ep, cam.name)
+        else:
+            stats[cam.key] = image_stats(ep.spill, ep, cam.name)
+    return stats
 
 
 def write_episode_files(
-    plan: MergePlan, root: Path, progress: Callable[[str], None], first: dict[str, FileIndex] | None = None
-) -> list[dict[str, Stats]]:
+    plan: MergePlan,
+    root: Path,
+    progress: Callable[[str], None],
+    first: dict[str, FileIndex] | None = None,
+    schema: pa.Schema | None = None,
+) -> EpisodesTable:
     """Videos and data files of the plan's episodes below ``root``, starting at the files
-    ``first`` names per key (default: the first files); returns each episode's statistics."""
+    ``first`` names per key (default: the first files, the first episodes file); returns their
+    episodes table (``schema``: the dataset's, appending), statistics included. One episode's
+    statistics are in memory at a time: the table keeps them as Arrow columns."""
     first = first or {}
     _write_videos(plan, root, progress, first)
     _write_data(plan, root, first.get("data", (0, 0)))
-    return _episode_stats(plan)
+    table = EpisodesTable(schema)
+    meta_file = first.get("meta", (0, 0))
+    for ep in plan.episodes:
+        table.add(episode_row(plan, ep, _episode_stats(plan, ep), meta_file))
+    return table
 
 
 def _claim_output(out: Path) -> tuple[Path, FolderLock]:
@@ -315,13 +321,11 @@ def check_chunks(plan: MergePlan) -> None:
         shape = ChunkShape(cameras, *dims, tuple(ep.plan.topics))
         for ref in ep.chunks:
             check_chunk(ep.spill, ref.bag_id, ref.chunk, ref.frames, shape)
+    seen: set[tuple[int, str]] = set()  # a set, not a search per episode: linear in episodes
     for ep in plan.episodes:
-        if ep is _first_of_bag(plan.episodes, ep):
+        if (id(ep.spill), ep.bag.id) not in seen:
+            seen.add((id(ep.spill), ep.bag.id))
             bag_report(ep.spill, ep.bag)  # its report.json too, before anything is written
-
-
-def _first_of_bag(episodes: list[Episode], episode: Episode) -> Episode:
-    return next(ep for ep in episodes if ep.spill is episode.spill and ep.bag.id == episode.bag.id)
 
 
 def _merge_into(
@@ -332,12 +336,10 @@ def _merge_into(
     started: float,
     stage1_seconds: float | None,
 ) -> MergeResult:
-    stats = write_episode_files(plan, work, progress)
-    write_episode_rows(
-        episode_rows(plan, stats), work / lerobot_format.EPISODES_PATH.format(chunk_index=0, file_index=0)
-    )
+    table = write_episode_files(plan, work, progress)
+    table.write(work / lerobot_format.EPISODES_PATH.format(chunk_index=0, file_index=0))
     lerobot_format.write_tasks(work / lerobot_format.TASKS_PATH, plan.tasks)
-    write_json_atomic(work / lerobot_format.STATS_PATH, to_jsonable(aggregate(stats)))
+    write_json_atomic(work / lerobot_format.STATS_PATH, to_jsonable(aggregate_stacked(table.stacked_stats())))
     info = lerobot_format.info_json(
         fps=plan.profile.dataset.train_hz,
         features=plan.features,
@@ -348,10 +350,10 @@ def _merge_into(
         splits=plan.profile.dataset.splits,
     )
     write_json_atomic(work / lerobot_format.INFO_PATH, info)
-    bags = conversion_report(plan.episodes, max_skew_ms=plan.profile.faults.max_skew_ms)
+    bags = bag_reports(plan.episodes, max_skew_ms=plan.profile.faults.max_skew_ms)
     short = [{"bag": path, "frames": frames} for path, frames in plan.short]
     extra = {"skipped_short": short, "min_frames": plan.profile.dataset.min_frames} if short else {}
-    write_json_atomic(work / REPORT_PATH, {"stamps_checked": STAMPS_CHECKED, "bags": bags, **extra})
+    write_report(work / REPORT_PATH, {"stamps_checked": STAMPS_CHECKED}, bags, extra)
     origin = provenance(plan, command="merge", merge_seconds=time.monotonic() - started, stage1_seconds=stage1_seconds)
     write_json_atomic(work / PROVENANCE_PATH, origin)
     write_card(work, info, origin)

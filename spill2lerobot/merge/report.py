@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
+import json
+import textwrap
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from spill2lerobot.errors import UserError
+from spill2lerobot.fsutil import commit, tmp_path
 from spill2lerobot.merge.plan import Episode
 from spill2lerobot.merge.timing import OFFSET_EDGES_MS, bag_offsets, episode_timing
 from spill2lerobot.spill.format import BagEntry, bag_fingerprint
@@ -23,24 +28,42 @@ def conversion_report(
     before stage 1 recorded them, read from the bag); the pick offsets per topic (``offsets``,
     bins ``OFFSET_EDGES_MS``) and per episode the offsets and the frames where faults were counted
     (``episode_details``, ``merge/timing.py``)."""
-    per_bag: dict[tuple[int, str], dict[str, Any]] = {}
-    members: dict[tuple[int, str], list[Episode]] = {}
-    for ep in episodes:
-        key = (id(ep.spill), ep.bag.id)
-        if key not in per_bag:
-            per_bag[key] = bag_report(ep.spill, ep.bag)
-            per_bag[key]["episodes"] = []
-            if fingerprints:
-                per_bag[key]["fingerprint"] = bag_identity(ep.bag)
-            elif ep.bag.fingerprint is not None:  # recorded by stage 1: a later append knows the bag
-                per_bag[key]["fingerprint"] = ep.bag.fingerprint
-        per_bag[key]["episodes"].append(ep.index)
-        members.setdefault(key, []).append(ep)
-    for key, report in per_bag.items():
+    return list(bag_reports(episodes, fingerprints, max_skew_ms))
+
+
+def bag_reports(
+    episodes: list[Episode], fingerprints: bool = False, max_skew_ms: float = 100.0
+) -> Iterator[dict[str, Any]]:
+    """``conversion_report``, one bag at a time: a bag's episodes are consecutive in a plan."""
+    for _, group in itertools.groupby(episodes, key=lambda ep: (id(ep.spill), ep.bag.id)):
+        members = list(group)
+        ep = members[0]
+        report = bag_report(ep.spill, ep.bag)
+        report["episodes"] = [member.index for member in members]
+        if fingerprints:
+            report["fingerprint"] = bag_identity(ep.bag)
+        elif ep.bag.fingerprint is not None:  # recorded by stage 1: a later append knows the bag
+            report["fingerprint"] = ep.bag.fingerprint
         report["offset_edges_ms"] = list(OFFSET_EDGES_MS)
-        report["offsets"] = bag_offsets(members[key])
-        report["episode_details"] = episode_timing(members[key], max_skew_ms)
-    return list(per_bag.values())
+        report["offsets"] = bag_offsets(members)
+        report["episode_details"] = episode_timing(members, max_skew_ms)
+        yield report
+
+
+def write_report(path: Path, head: dict[str, Any], bags: Iterable[dict[str, Any]], tail: dict[str, Any]) -> None:
+    """``write_json_atomic(path, {**head, "bags": [*bags], **tail})`` byte for byte, with one bag's
+    report in memory at a time (thousands of bags' reports are ~100 MB of Python objects)."""
+    marker = '"bags": [\n    0\n  ]'  # JSON strings escape newlines: found only where "bags" is
+    before, after = json.dumps({**head, "bags": [0], **tail}, indent=2).split(marker)
+    tmp = tmp_path(path)
+    with open(tmp, "w", encoding="utf-8") as handle:
+        handle.write(before + '"bags": [')
+        separator = "\n"
+        for bag in bags:  # an item of a list at level 1 is indented by 4 spaces, each of its lines
+            handle.write(separator + textwrap.indent(json.dumps(bag, indent=2), "    "))
+            separator = ",\n"
+        handle.write(("\n  ]" if separator == ",\n" else "]") + after + "\n")
+    commit(tmp, path)
 
 
 def bag_identity(bag: BagEntry) -> str:
