@@ -73,6 +73,7 @@ def bench_memory(workdir: Path, repeat: int) -> None:
 
 def bench_ray(workdir: Path, repeat: int, cpus: int) -> None:
     bags = make_bags(workdir, 20)
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # a local cluster of our own, no token
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
     ray = str(Path(sys.executable).with_name("ray"))
     subprocess.run([ray, "start", "--head", f"--num-cpus={cpus}", "--port=6399"], check=True, env=env)
