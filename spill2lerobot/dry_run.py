@@ -16,6 +16,7 @@ from spill2lerobot.errors import UserError
 from spill2lerobot.profiles import Profile, robot_for
 from spill2lerobot.spill.header_times import HeaderTimes
 from spill2lerobot.spill.planning import check_topics, make_plan, select_bags
+from spill2lerobot.spill.task_file import read_bag_task, subtask_frames
 
 
 @dataclass
@@ -60,6 +61,9 @@ def dry_run(inputs: list[Path], profile: Profile) -> list[BagDryRun]:
 def dry_run_bag(path: Path, profile: Profile) -> BagDryRun:
     result = BagDryRun(path, _size(path))
     try:
+        task = read_bag_task(path)  # a bad task file stops convert: say so here too
+        if task is not None:
+            subtask_frames(task, profile.dataset.train_hz, str(path.resolve()))
         with open_bag(path, recover=True) as bag:
             result.recovery = str(bag.recovery) if bag.recovery else None
             _plan(bag, profile, result)

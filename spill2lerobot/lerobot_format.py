@@ -137,7 +137,7 @@ def info_json(
     return {
         "codebase_version": CODEBASE_VERSION,
         "fps": fps,
-        "features": {**features, **DEFAULT_FEATURES},
+        "features": with_defaults(features),
         "total_episodes": total_episodes,
         "total_frames": total_frames,
         "total_tasks": total_tasks,
@@ -169,11 +169,42 @@ def split_ranges(total_episodes: int, fractions: dict[str, float] | None) -> dic
     return ranges
 
 
+# lerobot 0.6.1's language columns (lerobot/datasets/language.py), as `lerobot-annotate` writes
+# them for subtask rows: its writer lets pyarrow infer the types from Python rows (timestamp a
+# double, camera and tool_calls always null), and LeRobotDataset casts them to its features on load.
+LANGUAGE_PERSISTENT = "language_persistent"
+LANGUAGE_EVENTS = "language_events"
+LANGUAGE_FEATURE = {"dtype": "language", "shape": [1], "names": None}
+PERSISTENT_ROW_TYPE = pa.struct(
+    [
+        pa.field("role", pa.string()),
+        pa.field("content", pa.string()),
+        pa.field("style", pa.string()),
+        pa.field("timestamp", pa.float64()),
+        pa.field("camera", pa.null()),
+        pa.field("tool_calls", pa.null()),
+    ]
+)
+LANGUAGE_TYPES = {LANGUAGE_PERSISTENT: pa.list_(PERSISTENT_ROW_TYPE), LANGUAGE_EVENTS: pa.list_(pa.null())}
+
+
+def with_defaults(features: dict[str, Any]) -> dict[str, Any]:
+    """All features in lerobot's order: ours, lerobot's default columns, then the language
+    columns (lerobot-annotate adds them last, to info.json and to the data files)."""
+    language = {key: ft for key, ft in features.items() if ft["dtype"] == "language"}
+    others = {key: ft for key, ft in features.items() if key not in language}
+    return {**others, **DEFAULT_FEATURES, **language}
+
+
 def data_schema(features: dict[str, Any]) -> pa.Schema:
-    """Arrow schema of data/*.parquet, with the HF-datasets feature metadata lerobot writes."""
+    """Arrow schema of data/*.parquet, with the HF-datasets feature metadata lerobot writes
+    (language columns have none: lerobot-annotate's rewrite drops that metadata)."""
     fields, hf = [], {}
-    for key, ft in {**features, **DEFAULT_FEATURES}.items():
+    for key, ft in with_defaults(features).items():
         if ft["dtype"] == "video":
+            continue
+        if ft["dtype"] == "language":
+            fields.append(pa.field(key, LANGUAGE_TYPES[key]))
             continue
         value_type = pa.float32() if ft["dtype"] == "float32" else pa.int64()
         if key in DEFAULT_FEATURES:

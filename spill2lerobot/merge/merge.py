@@ -25,6 +25,7 @@ from spill2lerobot.merge.compat import dataset_difference
 from spill2lerobot.merge.episode_stats import depth_stats, episode_columns, image_stats, lowdim_stats
 from spill2lerobot.merge.episodes_table import EpisodesTable, episode_row
 from spill2lerobot.merge.existing import REPORT_PATH  # what each bag gave (lerobot ignores this file)
+from spill2lerobot.merge.language import add_language_columns, language_features, subtask_rows
 from spill2lerobot.merge.plan import Episode, EpisodeMode, MergePlan, assign_files, plan_episodes
 from spill2lerobot.merge.provenance import PROVENANCE_PATH, provenance
 from spill2lerobot.merge.report import STAMPS_CHECKED, bag_reports, write_report
@@ -91,16 +92,17 @@ def plan_merge(
             plan = MergePlan(episodes, profile, depth_cameras, features, tasks)
         else:
             _check_same_dataset(plan, layout, profile, features)
-        task = profile.dataset.task_description
-        if ours and task not in tasks:
-            tasks.append(task)
-        for ep in ours:
+        for ep in ours:  # a bag's task file names its task; else the profile's (a new text: the next index)
+            task = ep.bag.task_text(profile.dataset.task_description)
+            if task not in tasks:
+                tasks.append(task)
             ep.task_index = tasks.index(task)
         episodes.extend(ours)
         plan.layouts.append(layout)
     if plan is None:
         raise UserError("no spill given; name at least one SPILL folder")
     plan.short = short
+    plan.features.update(language_features(episodes))
     if short and not episodes:
         raise UserError(
             f"every bag has fewer frames than dataset.min_frames={plan.profile.dataset.min_frames} "
@@ -202,7 +204,9 @@ def _write_data(plan: MergePlan, root: Path, first: FileIndex) -> None:
         tmp = tmp_path(path)
         writer = pq.ParquetWriter(tmp, schema)
         for ep in members:
+            rows = subtask_rows(ep, fps)
             for columns in episode_columns(ep.spill, ep, fps, robot):
+                add_language_columns(columns, rows, plan.features)
                 writer.write_table(_data_table(columns, schema))
         writer.close()
         commit(tmp, path)

@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from spill2lerobot.errors import UserError
+from spill2lerobot.spill.task_file import BagTask, read_bag_task
 
 MAX_MANIFEST_BYTES = 64 * 1024 * 1024  # ~100,000 bags
 MAX_RECORD_BYTES = 16 * 1024 * 1024  # a chunk's statistics: sparse depth counts of a few cameras
@@ -51,22 +52,26 @@ class BagEntry(Record):
     mtime_ns: int
     # The bag's content identity (bag_fingerprint), the same on any machine; absent in older spills.
     fingerprint: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")] | None = None
+    # The bag's task file (spill/task_file.py), read by stage 1 so merge never needs the bag;
+    # None: the bag has none and the profile's dataset.task_description applies.
+    task: BagTask | None = None
 
     @classmethod
     def of(cls, index: int, path: Path) -> BagEntry:
-        fingerprint = bag_fingerprint(path)
+        fingerprint, task = bag_fingerprint(path), read_bag_task(path)
         if path.is_dir():  # a rosbag2 folder: its files' total size and latest modification
             stats = [f.stat() for f in sorted(path.iterdir()) if f.is_file()]
             size, mtime = sum(st.st_size for st in stats), max((st.st_mtime_ns for st in stats), default=0)
-            return cls(id=f"{index:04d}", path=str(path.resolve()), size=size, mtime_ns=mtime, fingerprint=fingerprint)
-        info = path.stat()
+        else:
+            info = path.stat()
+            size, mtime = info.st_size, info.st_mtime_ns
         return cls(
-            id=f"{index:04d}",
-            path=str(path.resolve()),
-            size=info.st_size,
-            mtime_ns=info.st_mtime_ns,
-            fingerprint=fingerprint,
+            id=f"{index:04d}", path=str(path.resolve()), size=size, mtime_ns=mtime, fingerprint=fingerprint, task=task
         )
+
+    def task_text(self, default: str) -> str:
+        """The bag's task: its task file's, else ``default`` (the profile's task_description)."""
+        return self.task.task if self.task is not None else default
 
     @property
     def name(self) -> str:

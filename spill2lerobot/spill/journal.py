@@ -103,6 +103,8 @@ def manifest_difference(old: Manifest, new: Manifest) -> str | None:
         before = old_bags[path]
         if before.fingerprint is None:  # a spill made before bags had fingerprints
             bag = bag.model_copy(update={"fingerprint": None})
+        if bag.task != before.task:
+            return f"{path}: its task file changed since the spill was made"
         if bag != before:
             return f"{path} changed since the spill was made (size or modification time)"
     return None

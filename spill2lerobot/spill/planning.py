@@ -17,6 +17,7 @@ from spill2lerobot.profiles import Profile, Robot, Roles, robot_for
 from spill2lerobot.spill import journal
 from spill2lerobot.spill.format import BagEntry, BagPlan
 from spill2lerobot.spill.layout import SpillLayout
+from spill2lerobot.spill.task_file import subtask_frames
 
 BAG_PATTERNS = ("*.bag", "*.bag.active", "*.mcap", "*.db3")
 
@@ -66,6 +67,9 @@ def prepare_spill(layout: SpillLayout, profile: Profile, bags: list[Path]) -> li
     """Create the manifest, or check that an existing spill was made with the same inputs.
     The caller holds the spill's lock (ownership.claim_spill)."""
     entries = [BagEntry.of(i, bag) for i, bag in enumerate(bags)]
+    for entry in entries:  # subtasks two to a frame at this fps: refused now, not at merge
+        if entry.task is not None:
+            subtask_frames(entry.task, profile.dataset.train_hz, entry.path)
     manifest = journal.make_manifest(json.loads(profile.fingerprint()), entries)
     if layout.manifest.exists() or layout.manifest.is_symlink():
         difference = journal.manifest_difference(journal.read_manifest(layout), manifest)
