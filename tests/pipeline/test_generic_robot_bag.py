@@ -9,7 +9,9 @@ message nearest that picture's time (numpy argmin over the generator's record ti
 float32; the pictures equal the generator's within the video codec's error; the depth picture
 carries its code and the generator's millimetres within lerobot's 12-bit quantisation; the
 subtask of each frame is what lerobot's ``active_at`` reads, against the task file's times.
-The /tf chain is in the bag but not in the profile (TF poses land separately).
+The tool's pose in the base frame from /tf: each link's transform interpolated between its two
+/tf messages around the frame time (translation linearly, rotation by scipy's Slerp) and chained
+with scipy's Rotation, within float32 rounding.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from lerobot.datasets.language_render import active_at
 from lerobot.datasets.lerobot_dataset import LeRobotDataset
 from rosbags.rosbag1 import Reader
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
+from scipy.spatial.transform import Rotation, Slerp
 from support import ROOT, run_cli
 
 PROFILE = ROOT / "configs" / "generic_arm.yaml"
@@ -76,7 +79,9 @@ def test_generic_robot_bag_to_lerobot_frame_exact(tmp_path):
     assert dataset.num_frames == frames and dataset.num_episodes == 1
     assert dataset.meta.episodes[0]["tasks"] == [gen.TASK]
     assert dataset.meta.features["observation.depth"]["info"]["depth_unit"] == "mm"
-    assert not any("tf" in key for key in dataset.meta.features)  # TF poses: not in the profile yet
+    assert dataset.meta.features["observation.state"]["names"][-7:] == [
+        f"tool0.{v}" for v in ("x", "y", "z", "qx", "qy", "qz", "qw")
+    ]
     for k in range(frames):
         item = dataset[k]
         n = 3 + 3 * k
@@ -118,5 +123,34 @@ def check_lowdim(bag: gen.GenericBag, item: dict, t_ns: int) -> None:
             gen.imu_acceleration_at(imu),
         ]
     ).astype(np.float32)
-    np.testing.assert_array_equal(item["observation.state"].numpy(), state)
+    np.testing.assert_array_equal(item["observation.state"].numpy()[:-7], state)
+    np.testing.assert_allclose(item["observation.state"].numpy()[-7:], tool_pose(bag, t_ns), atol=2e-6)
     np.testing.assert_array_equal(item["action"].numpy(), gen.command_at(at(gen.COMMAND)).astype(np.float32))
+
+
+def link_at(bag: gen.GenericBag, link: int, t_ns: int) -> tuple[np.ndarray, Rotation]:
+    """Link ``link`` of the chain at ``t_ns``: between the /tf messages around it, translation
+    interpolated linearly and rotation by slerp (held before the first and after the last)."""
+    times = bag.times[gen.TF]
+    after = int(np.searchsorted(times, t_ns, side="left"))
+    if after == 0 or after == len(times):
+        translation, quaternion = gen.tf_transform_at(
+            link, (int(times[min(after, len(times) - 1)]) - bag.start_ns) / 1e9
+        )
+        return translation, Rotation.from_quat(quaternion)
+    t0, t1 = int(times[after - 1]), int(times[after])
+    (p0, q0), (p1, q1) = (gen.tf_transform_at(link, (t - bag.start_ns) / 1e9) for t in (t0, t1))
+    w = (t_ns - t0) / (t1 - t0)
+    rotation = Slerp([0.0, 1.0], Rotation.from_quat([q0, q1]))([w])[0]
+    return p0 + w * (p1 - p0), rotation
+
+
+def tool_pose(bag: gen.GenericBag, t_ns: int) -> np.ndarray:
+    """tool0 in base_link: base->shoulder, shoulder->forearm, forearm->tool0, composed."""
+    position, rotation = np.zeros(3), Rotation.identity()
+    for link in range(len(gen.TF_CHAIN)):
+        translation, turn = link_at(bag, link, t_ns)
+        position = position + rotation.apply(translation)
+        rotation = rotation * turn
+    quaternion = rotation.as_quat()
+    return np.concatenate([position, quaternion if quaternion[3] >= 0 else -quaternion])
