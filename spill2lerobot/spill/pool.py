@@ -20,6 +20,7 @@ from typing import Protocol, cast
 from spill2lerobot.errors import UserError
 from spill2lerobot.process import prepare_process
 from spill2lerobot.profiles import Profile
+from spill2lerobot.spill.affinity import own_cores, pin_worker
 from spill2lerobot.spill.bag_spill import BagResult, BagWork, open_checked, prepare_bag, spill_unit
 from spill2lerobot.spill.budget import MemoryBudget, own_peak
 from spill2lerobot.spill.chunks import BagTarget
@@ -101,8 +102,18 @@ class ProcessRunner:
     """--jobs N: N spawned processes of this machine."""
 
     def __init__(self, layout: SpillLayout, profile: Profile, jobs: int) -> None:
+        """With ``video.single_thread`` and no more workers than cores, each worker is held to a
+        core of its own (spill/affinity.py)."""
         self._layout, self._profile, self.slots = layout, profile, jobs
-        self._pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"))
+        context = multiprocessing.get_context("spawn")
+        cores = own_cores()
+        if profile.video.single_thread and 0 < jobs <= len(cores):
+            queue = context.Queue()
+            for core in cores[:jobs]:
+                queue.put(core)
+            self._pool = ProcessPoolExecutor(jobs, context, initializer=pin_worker, initargs=(queue,))
+        else:
+            self._pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context)
 
     def submit(self, unit: Unit, parallel: int) -> Hashable:
         return self._pool.submit(run_unit, self._layout, unit, self._profile, parallel)

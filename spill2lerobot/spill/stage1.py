@@ -17,6 +17,7 @@ from spill2lerobot.encoding import available_cores
 from spill2lerobot.errors import UserError
 from spill2lerobot.profiles import Profile
 from spill2lerobot.safety import check_locations
+from spill2lerobot.spill.affinity import held_to_one_core
 from spill2lerobot.spill.bag_spill import BagResult, spill_bag
 from spill2lerobot.spill.budget import MemoryBudget
 from spill2lerobot.spill.chunks import BagTarget
@@ -87,7 +88,8 @@ def spill_bags(
     elif jobs > 1:
         outcomes = UnitPool(layout, entries, profile, ProcessRunner(layout, profile, jobs), progress).run()
     else:
-        outcomes = _one_by_one(layout, entries, profile, progress, position or Position())
+        with held_to_one_core(profile.video.single_thread):
+            outcomes = _one_by_one(layout, entries, profile, progress, position or Position())
     for outcome in outcomes:
         if isinstance(outcome, BagResult):
             r = outcome

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
+import os
 import threading
+from concurrent.futures import ProcessPoolExecutor
 
 import av
 import numpy as np
@@ -18,11 +21,13 @@ from support import run_cli
 
 from spill2lerobot.encoding import EncoderSettings
 from spill2lerobot.profiles import load_profile
+from spill2lerobot.spill.affinity import held_to_one_core, pin_worker
 from spill2lerobot.spill.cameras import CameraWorker, EndSegment, FrameJob, StartSegment
 
 OPTIONS = ["--set", "dataset.resize.width=160", "--set", "dataset.resize.height=120", "--set", "rosbag.chunk_size=20"]
 SINGLE = ["--set", "video.single_thread=true"]
 PROVENANCE = "meta/spill2lerobot_provenance.json"
+LOCK = ".spill2lerobot.lock"  # names the process that held the spill
 
 
 @pytest.fixture(scope="module")
@@ -91,3 +96,36 @@ def test_an_inline_worker_starts_no_thread_and_encodes_in_submit(tmp_path):
         means = [frame.to_ndarray(format="rgb24").mean() for frame in container.decode(video=0)]
     assert [round(m / 10) for m in means] == [3, 12, 22]
     worker.stop()
+
+
+def test_a_single_thread_run_is_held_to_one_core_and_let_go_after():
+    before = os.sched_getaffinity(0)
+    with held_to_one_core(True):
+        assert os.sched_getaffinity(0) == {min(before)}
+    assert os.sched_getaffinity(0) == before
+    with held_to_one_core(False):
+        assert os.sched_getaffinity(0) == before
+
+
+def test_each_worker_takes_a_core_of_its_own():
+    context = multiprocessing.get_context("spawn")
+    cores = context.Queue()
+    first = min(os.sched_getaffinity(0))  # a core this test may run on
+    for _ in range(2):
+        cores.put(first)
+    with ProcessPoolExecutor(1, context, initializer=pin_worker, initargs=(cores,)) as pool:
+        assert pool.submit(os.sched_getaffinity, 0).result() == {first}
+    assert cores.get(timeout=5) == first  # one taken by the worker, one left
+
+
+@pytest.mark.slow
+def test_jobs_2_single_thread_spills_what_jobs_1_spills(faulty_depth_bag, tmp_path):
+    spills = {}
+    for jobs, extra in (("1", []), ("2", SINGLE)):
+        spills[jobs] = tmp_path / f"spill{jobs}"
+        run_cli("stage1", str(faulty_depth_bag), str(spills[jobs]), *OPTIONS, *extra, "--jobs", jobs)
+    one, two = (
+        {str(p.relative_to(s)): p.read_bytes() for p in sorted(s.rglob("*")) if p.is_file() and p.name != LOCK}
+        for s in spills.values()
+    )
+    assert len(one) > 10 and one == two
