@@ -74,6 +74,23 @@ def kill_after_progress(proc: subprocess.Popen, spill, delay: float, stop_at) ->
     return kill_after(proc, 0 if stop_at.exists() else delay, stop_at=stop_at)
 
 
+def kill_stage1_as_it_journals(args: list[str], spill, times: int = 3) -> int:
+    """Run ``stage1 ARGS`` ``times`` times, each killed (SIGKILL) as soon as one more chunk of the
+    spill's first bag is journalled; returns how many kills landed (a run may finish first)."""
+    journal = spill / "bags" / "0000" / "journal.jsonl"
+    kills = 0
+    for _ in range(times):
+        proc = spawn_cli("stage1", *args)
+        before = journal.read_text().count("\n") if journal.exists() else 0
+        while proc.poll() is None and (not journal.exists() or journal.read_text().count("\n") < before + 1):
+            time.sleep(0.005)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            kills += 1
+        proc.communicate(timeout=120)
+    return kills
+
+
 # --- appending (tests/merge/test_append*.py): tiny bags and whole-tree snapshots -------------
 
 SMALL_ARGS = ("--set", "dataset.resize.width=64", "--set", "dataset.resize.height=48", "--set", "rosbag.chunk_size=20")

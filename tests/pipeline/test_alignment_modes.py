@@ -7,8 +7,6 @@ values computed from the generator's functions of time (never read back from the
 from __future__ import annotations
 
 import json
-import signal
-import time
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +18,7 @@ from gen_kuavo_bag import _JpegEncoder, frame_yuv
 from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
 from scipy.spatial.transform import Rotation, Slerp
-from support import run_cli, spawn_cli
+from support import kill_stage1_as_it_journals, run_cli
 
 from spill2lerobot.align import Pick, StreamingAligner, TopicAlign, skew_ns
 from spill2lerobot.errors import UserError
@@ -177,18 +175,7 @@ def test_a_killed_stage1_with_held_and_blended_topics_resumes_to_the_same_datase
     options = ["--config", str(config), "--set", "video.codec=libx264"]
     run_cli("convert", str(tmp_path / "bag"), str(tmp_path / "whole"), *options)
     spill = tmp_path / "spill"
-    journal = spill / "bags" / "0000" / "journal.jsonl"
-    kills = 0
-    for _ in range(3):  # kill -9 once one more chunk is journalled, three times
-        proc = spawn_cli("stage1", str(tmp_path / "bag"), str(spill), *options)
-        before = journal.read_text().count("\n") if journal.exists() else 0
-        while proc.poll() is None and (not journal.exists() or journal.read_text().count("\n") < before + 1):
-            time.sleep(0.005)
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-            kills += 1
-        proc.communicate(timeout=120)
-    assert kills >= 1
+    assert kill_stage1_as_it_journals([str(tmp_path / "bag"), str(spill), *options], spill) >= 1
     run_cli("stage1", str(tmp_path / "bag"), str(spill), *options)
     run_cli("merge", str(spill), str(tmp_path / "resumed"))
     assert_same_dataset(tmp_path / "whole", tmp_path / "resumed")

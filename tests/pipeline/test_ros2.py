@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import signal
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +22,7 @@ from compare import assert_same_dataset
 from gen_kuavo_bag import read_frame_code
 from lerobot.datasets.lerobot_dataset import LeRobotDataset
 from rosbags.rosbag1 import Reader as Ros1Reader
-from support import ROOT, run_cli, spawn_cli
+from support import ROOT, kill_stage1_as_it_journals, run_cli
 
 from spill2lerobot.bag import Ros1Bag, Ros2Bag, open_bag
 from spill2lerobot.bag.wire import cdr_compressed_image_data
@@ -193,18 +191,7 @@ def test_a_killed_ros2_stage1_resumes_to_the_same_dataset(ros2_bags, tmp_path):
     options = ["--config", str(ARM_PROFILE), *SMALL, "--set", "rosbag.chunk_size=10", "--set", "video.codec=libx264"]
     run_cli("convert", bag, str(tmp_path / "whole"), *options)
     spill = tmp_path / "spill"
-    journal = spill / "bags" / "0000" / "journal.jsonl"
-    kills = 0
-    for _ in range(3):  # kill -9 once a chunk or two are journalled, three times
-        proc = spawn_cli("stage1", bag, str(spill), *options)
-        before = journal.read_text().count("\n") if journal.exists() else 0
-        while proc.poll() is None and (not journal.exists() or journal.read_text().count("\n") < before + 1):
-            time.sleep(0.005)
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-            kills += 1
-        proc.communicate(timeout=120)
-    assert kills >= 1
+    assert kill_stage1_as_it_journals([bag, str(spill), *options], spill) >= 1
     run_cli("stage1", bag, str(spill), *options)
     run_cli("merge", str(spill), str(tmp_path / "resumed"))
     assert_same_dataset(tmp_path / "whole", tmp_path / "resumed")
