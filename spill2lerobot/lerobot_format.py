@@ -27,6 +27,10 @@ CODEBASE_VERSION = "v3.0"
 LEROBOT_CODEC_NAMES = {"libsvtav1": "av1", "libx264": "h264"}  # what lerobot's info.json shows
 CHUNKS_SIZE = 1000  # files per chunk folder
 DATA_FILE_SIZE_MB = 100
+# Each episode is one row group of its data file (as lerobot writes them), and a Parquet writer
+# holds every row group's metadata until it closes the file (~13 KB each, measured): so many
+# short episodes start a new data file after this many, and a merge's memory stays flat.
+DATA_FILE_MAX_EPISODES = 200
 VIDEO_FILE_SIZE_MB = 200
 DATA_PATH = "data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet"
 VIDEO_PATH = "videos/{video_key}/chunk-{chunk_index:03d}/file-{file_index:03d}.mp4"

@@ -178,12 +178,11 @@ def _build(
     """``timing``: when the append started, and how long its stage 1 took (convert)."""
     link_tree(dataset.root, work)
     table = write_episode_files(plan, work, progress, dataset.next_files, dataset.episodes_schema)
-    meta = dataset.next_files["meta"]
     names, first_row = set(dataset.episodes_schema.names), table.first_row or {}
     if names != set(first_row):
         extra = sorted(names.symmetric_difference(first_row))[0]
         raise UserError(f"{dataset.root}: its episodes table and the new episodes differ in column {extra!r}")
-    table.write(work / lerobot_format.EPISODES_PATH.format(chunk_index=meta[0], file_index=meta[1]))
+    table.write()
     lerobot_format.write_tasks(work / lerobot_format.TASKS_PATH, plan.tasks)
     stacked = concat_stacked(stack_stats(dataset.episode_stats), table.stacked_stats())
     write_json_atomic(work / lerobot_format.STATS_PATH, to_jsonable(aggregate_stacked(stacked)))

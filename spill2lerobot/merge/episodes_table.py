@@ -1,9 +1,9 @@
 """The episodes table (meta/episodes/...): one row per episode as lerobot 0.6.1 writes it.
 
-Built a batch of rows at a time into Arrow columns (a few KB per episode) instead of a Python
-dict per episode (~85 KB with its statistics' arrays): a merge of thousands of episodes then
-needs about the memory of a merge of forty. The file itself is written at once, as before, so
-its bytes do not change; the dataset statistics are aggregated from the same columns."""
+Written as the episodes come, in row groups (as lerobot writes it, a batch of episodes at a
+time), to a temporary file renamed when complete: a merge holds a few hundred rows at most,
+never the whole table, so thousands of episodes need about the memory of forty. The dataset
+statistics are then aggregated from the file's cells a feature at a time."""
 
 from __future__ import annotations
 
@@ -15,11 +15,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from spill2lerobot import lerobot_format
+from spill2lerobot.fsutil import commit, tmp_path
 from spill2lerobot.lerobot_format import FileIndex
 from spill2lerobot.merge.plan import Episode, MergePlan
-from spill2lerobot.stats import STAT_KEYS, Stats
+from spill2lerobot.stats import STAT_KEYS, Stats, aggregate_stacked
 
-ROWS_PER_BATCH = 64  # rows held as Python objects before they become Arrow columns
+ROWS_PER_BATCH = 16  # rows held as Python objects (tens of KB each) before they become Arrow columns
+ROWS_PER_GROUP = 256  # rows per row group: Arrow rows held until written (each group's metadata stays too)
 
 
 def episode_row(plan: MergePlan, ep: Episode, ep_stats: dict[str, Stats], meta_file: FileIndex) -> dict[str, Any]:
@@ -72,14 +74,17 @@ def episodes_schema(rows: list[dict[str, Any]]) -> pa.Schema:
 
 
 class EpisodesTable:
-    """The table's rows as they come, kept as Arrow columns; ``schema``: the dataset's own
-    (appending keeps its columns and types), else the first row's."""
+    """The table's rows as they come, written to ``path`` (under a temporary name until
+    ``write``); ``schema``: the dataset's own (appending keeps its columns and types), else the
+    first row's."""
 
-    def __init__(self, schema: pa.Schema | None = None) -> None:
+    def __init__(self, path: Path, schema: pa.Schema | None = None) -> None:
+        self.path = path
         self.schema = schema
         self.first_row: dict[str, Any] | None = None
         self._rows: list[dict[str, Any]] = []
-        self._batches: list[pa.Table] = []
+        self._batches: list[pa.Table] = []  # converted, not yet written
+        self._writer: pq.ParquetWriter | None = None
         self._shapes: dict[str, tuple[int, ...]] = {}  # stats column -> one episode's value shape
 
     def add(self, row: dict[str, Any]) -> None:
@@ -88,36 +93,65 @@ class EpisodesTable:
             self._shapes = {k: np.asarray(v).shape for k, v in row.items() if k.startswith("stats/")}
         self._rows.append(row)
         if len(self._rows) >= ROWS_PER_BATCH:
-            self._flush()
+            self._convert()
 
-    def _flush(self) -> None:
-        if self._rows:
-            self.schema = self.schema or episodes_schema(self._rows)
-            self._batches.append(pa.Table.from_pylist(self._rows, schema=self.schema))
-            self._rows = []
+    def _convert(self) -> None:
+        if not self._rows:
+            return
+        self.schema = self.schema or episodes_schema(self._rows)
+        self._batches.append(pa.Table.from_pylist(self._rows, schema=self.schema))
+        self._rows = []
+        if sum(len(b) for b in self._batches) >= ROWS_PER_GROUP:
+            self._write_group()
 
-    def table(self) -> pa.Table:
-        """All rows as one table of single-chunk columns: written, it is byte for byte the
-        file ``pa.Table.from_pylist(rows)`` gives."""
-        self._flush()
-        if len(self._batches) != 1:  # kept combined: asked twice (statistics, file), copied once
-            self._batches = [pa.concat_tables(self._batches).combine_chunks()]
-        return self._batches[0]
+    def _write_group(self) -> None:
+        if self._writer is None:
+            if self.schema is None:
+                raise ValueError(f"{self.path}: an episodes table needs at least one episode")
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._writer = pq.ParquetWriter(tmp_path(self.path), self.schema)
+        if self._batches:
+            self._writer.write_table(pa.concat_tables(self._batches))
+            self._batches = []
 
-    def stacked_stats(self) -> dict[str, Stats]:
-        """Per feature and statistic, every episode's value on a first axis (``stack_stats``),
-        read back from the columns: the cells hold the statistics' float64/int64 values exactly."""
-        table = self.table()
-        stacked: dict[str, Stats] = {}
-        for name, shape in self._shapes.items():
+    def write(self) -> None:
+        """Write what is left and give the file its name."""
+        self._convert()
+        self._write_group()
+        assert self._writer is not None
+        self._writer.close()
+        commit(tmp_path(self.path), self.path)
+
+    def _stat_columns(self) -> dict[str, dict[str, str]]:
+        """Feature -> statistic -> its column."""
+        features: dict[str, dict[str, str]] = {}
+        for name in self._shapes:
             feature, stat = name.split("/", 1)[1].rsplit("/", 1)
             if stat in STAT_KEYS:
-                stacked.setdefault(feature, {})[stat] = _column_array(table.column(name), shape)
-        return stacked
+                features.setdefault(feature, {})[stat] = name
+        return features
 
-    def write(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(self.table(), path)
+    def _stacked(self, file: pq.ParquetFile, columns: dict[str, str]) -> Stats:
+        """One feature's statistics, every episode's value on a first axis, read back from the
+        written file's cells: the float64/int64 values exactly (a few columns: one thread reads
+        them with the least memory)."""
+        table = file.read(columns=list(columns.values()), use_threads=False)
+        return {stat: _column_array(table.column(name), self._shapes[name]) for stat, name in columns.items()}
+
+    def stacked_stats(self) -> dict[str, Stats]:
+        """Per feature and statistic, every episode's value on a first axis (``stack_stats``);
+        after ``write``."""
+        with pq.ParquetFile(self.path) as file:
+            return {feature: self._stacked(file, columns) for feature, columns in self._stat_columns().items()}
+
+    def aggregated_stats(self) -> dict[str, Stats]:
+        """``aggregate_stacked(self.stacked_stats())``, one feature's columns in memory at a time;
+        after ``write``."""
+        merged: dict[str, Stats] = {}
+        with pq.ParquetFile(self.path) as file:
+            for feature, columns in self._stat_columns().items():
+                merged.update(aggregate_stacked({feature: self._stacked(file, columns)}))
+        return dict(sorted(merged.items()))
 
 
 def _column_array(column: pa.ChunkedArray, shape: tuple[int, ...]) -> np.ndarray[Any, Any]:

@@ -45,7 +45,7 @@ from spill2lerobot.spill.format import BagEntry
 from spill2lerobot.spill.layout import SpillLayout
 from spill2lerobot.spill.report import bag_report
 from spill2lerobot.spill.verify import ChunkShape, check_chunk
-from spill2lerobot.stats import Stats, aggregate_stacked, to_jsonable
+from spill2lerobot.stats import Stats, to_jsonable
 
 MB = 1024 * 1024
 
@@ -194,7 +194,8 @@ def _write_data(plan: MergePlan, root: Path, first: FileIndex) -> None:
     fps, robot, episodes = plan.profile.dataset.train_hz, robot_for(plan.profile), plan.episodes
     schema = lerobot_format.data_schema(plan.features)
     sizes = [sum(ep.spill.shard(r.bag_id, r.chunk).stat().st_size for r in ep.chunks) for ep in episodes]
-    assign_files(episodes, "data", sizes, lerobot_format.DATA_FILE_SIZE_MB * MB, first)
+    limit = lerobot_format.DATA_FILE_SIZE_MB * MB
+    assign_files(episodes, "data", sizes, limit, first, max_episodes=lerobot_format.DATA_FILE_MAX_EPISODES)
     by_file: dict[tuple[int, int], list[Episode]] = {}
     for ep in episodes:  # episodes of a file are consecutive: files are assigned in order
         by_file.setdefault(ep.files["data"], []).append(ep)
@@ -244,13 +245,14 @@ def write_episode_files(
 ) -> EpisodesTable:
     """Videos and data files of the plan's episodes below ``root``, starting at the files
     ``first`` names per key (default: the first files, the first episodes file); returns their
-    episodes table (``schema``: the dataset's, appending), statistics included. One episode's
-    statistics are in memory at a time: the table keeps them as Arrow columns."""
+    episodes table, being written (``schema``: the dataset's, appending; ``write`` it to finish),
+    statistics included. One episode's statistics are in memory at a time."""
     first = first or {}
     _write_videos(plan, root, progress, first)
     _write_data(plan, root, first.get("data", (0, 0)))
-    table = EpisodesTable(schema)
     meta_file = first.get("meta", (0, 0))
+    path = root / lerobot_format.EPISODES_PATH.format(chunk_index=meta_file[0], file_index=meta_file[1])
+    table = EpisodesTable(path, schema)
     for ep in plan.episodes:
         table.add(episode_row(plan, ep, _episode_stats(plan, ep), meta_file))
     return table
@@ -341,9 +343,9 @@ def _merge_into(
     stage1_seconds: float | None,
 ) -> MergeResult:
     table = write_episode_files(plan, work, progress)
-    table.write(work / lerobot_format.EPISODES_PATH.format(chunk_index=0, file_index=0))
+    table.write()
     lerobot_format.write_tasks(work / lerobot_format.TASKS_PATH, plan.tasks)
-    write_json_atomic(work / lerobot_format.STATS_PATH, to_jsonable(aggregate_stacked(table.stacked_stats())))
+    write_json_atomic(work / lerobot_format.STATS_PATH, to_jsonable(table.aggregated_stats()))
     info = lerobot_format.info_json(
         fps=plan.profile.dataset.train_hz,
         features=plan.features,

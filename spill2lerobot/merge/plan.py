@@ -82,20 +82,28 @@ def plan_episodes(
 
 
 def assign_files(
-    episodes: list[Episode], key: str, sizes: list[int], limit_bytes: int, first_file: tuple[int, int] = (0, 0)
+    episodes: list[Episode],
+    key: str,
+    sizes: list[int],
+    limit_bytes: int,
+    first_file: tuple[int, int] = (0, 0),
+    max_episodes: int | None = None,
 ) -> None:
     """Pack whole episodes into files of at most ``limit_bytes`` (an episode never spans files),
-    the way lerobot does: start a new file when adding the episode would reach the limit.
+    the way lerobot does: start a new file when adding the episode would reach the limit, or
+    (``max_episodes``) when the file already holds that many episodes.
     ``first_file``: the (chunk, file) the first episode goes to (a new file when appending)."""
-    (chunk_index, file_index), used, frames = first_file, 0, 0
+    (chunk_index, file_index), used, frames, count = first_file, 0, 0, 0
     for episode, size in zip(episodes, sizes, strict=True):
-        if used > 0 and used + size >= limit_bytes:
+        full = max_episodes is not None and count >= max_episodes
+        if used > 0 and (used + size >= limit_bytes or full):
             chunk_index, file_index = next_file(chunk_index, file_index)
-            used, frames = 0, 0
+            used, frames, count = 0, 0, 0
         episode.files[key] = (chunk_index, file_index)
         episode.file_offset[key] = frames
         used += size
         frames += episode.length
+        count += 1
 
 
 def load_chunk_stats(layout: SpillLayout, ref: ChunkRef) -> ChunkStats:

@@ -1,9 +1,7 @@
-"""The episodes table kept as Arrow columns and the statistics aggregated from them: the same
-file bytes and the same stats.json values as the all-at-once path (and lerobot's own)."""
+"""The episodes table streamed to its file in row groups and the statistics aggregated from its
+cells: the same rows and the same stats.json values as the all-at-once path (and lerobot's own)."""
 
 from __future__ import annotations
-
-import io
 
 import numpy as np
 import pyarrow as pa
@@ -38,26 +36,31 @@ def _rows(n: int) -> tuple[list[dict], list[dict]]:
     return per_episode, rows
 
 
-def _parquet_bytes(table: pa.Table) -> bytes:
-    sink = io.BytesIO()
-    pq.write_table(table, sink)
-    return sink.getvalue()
-
-
-@pytest.mark.parametrize("batch", [1, 5, 64])
-def test_batched_table_writes_the_same_bytes_and_statistics(monkeypatch, batch):
+@pytest.mark.parametrize(("batch", "group"), [(1, 1), (5, 7), (16, 256)])
+def test_streamed_table_holds_every_row_in_row_groups_and_the_same_statistics(monkeypatch, tmp_path, batch, group):
     monkeypatch.setattr(episodes_table, "ROWS_PER_BATCH", batch)
+    monkeypatch.setattr(episodes_table, "ROWS_PER_GROUP", group)
     per_episode, rows = _rows(23)
-    table = EpisodesTable()
+    path = tmp_path / "meta" / "episodes" / "chunk-000" / "file-000.parquet"
+    table = EpisodesTable(path)
     for row in rows:
         table.add(row)
+    assert not path.exists()  # under a temporary name until complete
+    table.write()
     whole = pa.Table.from_pylist(rows, schema=episodes_schema(rows))
-    assert _parquet_bytes(table.table()) == _parquet_bytes(whole)
-    ours, theirs = aggregate_stacked(table.stacked_stats()), aggregate(per_episode)
-    assert ours.keys() == theirs.keys()
-    for key in theirs:
-        for name in theirs[key]:
-            assert ours[key][name].tobytes() == theirs[key][name].tobytes(), f"{key}/{name}"  # same bits
+    written = pq.read_table(path)
+    assert written.equals(whole)
+    # a row group is written once it holds ``group`` rows, converted ``batch`` rows at a time
+    sizes = [pq.ParquetFile(path).metadata.row_group(i).num_rows for i in range(pq.ParquetFile(path).num_row_groups)]
+    step = -(-group // batch) * batch
+    assert sizes == [step] * (23 // step) + ([23 % step] if 23 % step else [])
+    assert [p.name for p in path.parent.iterdir()] == [path.name]
+    theirs = aggregate(per_episode)
+    for ours in (aggregate_stacked(table.stacked_stats()), table.aggregated_stats()):
+        assert list(ours) == list(theirs)
+        for key in theirs:
+            for name in theirs[key]:
+                assert ours[key][name].tobytes() == theirs[key][name].tobytes(), f"{key}/{name}"  # same bits
 
 
 def test_aggregate_is_lerobots_aggregate_stats():

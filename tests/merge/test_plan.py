@@ -32,6 +32,13 @@ def test_reaching_the_limit_exactly_starts_a_new_file_and_a_huge_episode_is_neve
     assert "data" not in episodes[0].files  # each key is packed on its own
 
 
+def test_a_file_holding_max_episodes_starts_the_next_whatever_the_bytes():
+    episodes = episodes_of([1] * 7)
+    assign_files(episodes, "data", [1] * 7, limit_bytes=100, max_episodes=3)
+    assert [ep.files["data"] for ep in episodes] == [(0, 0)] * 3 + [(0, 1)] * 3 + [(0, 2)]
+    assert [ep.file_offset["data"] for ep in episodes] == [0, 1, 2, 0, 1, 2, 0]
+
+
 @pytest.mark.parametrize(("chunk", "file"), [(0, 0), (0, 998), (0, 999), (3, 999), (7, 41)])
 def test_the_next_file_rolls_over_like_lerobots(chunk, file):
     assert next_file(chunk, file) == update_chunk_file_indices(chunk, file, CHUNKS_SIZE)

@@ -216,6 +216,32 @@ def test_many_episodes_in_one_video_file_have_exact_boundaries(bags, tmp_path):
             check_frame(ds, index, ref, index)
 
 
+def test_data_files_hold_at_most_their_episode_cap_one_row_group_each(bags, tmp_path, monkeypatch):
+    """Many short episodes start a new data file after DATA_FILE_MAX_EPISODES (a Parquet writer
+    holds every row group's metadata until it closes): lerobot still reads every frame right."""
+    from spill2lerobot import lerobot_format
+    from spill2lerobot.merge.run import run_merge
+
+    monkeypatch.setattr(lerobot_format, "DATA_FILE_MAX_EPISODES", 4)
+    ref = load_reference(bags["b"])
+    spill, out = tmp_path / "spill", tmp_path / "out"
+    run_cli("stage1", str(bags["b"]), str(spill), *SMALL, "--set", "rosbag.chunk_size=7")
+    run_merge(spill, out, "chunk", progress=lambda _: None)
+    episodes = math.ceil(len(ref) / 7)
+    files = sorted((out / "data").rglob("*.parquet"))
+    assert len(files) == math.ceil(episodes / 4) > 2
+    assert [pq.ParquetFile(f).num_row_groups for f in files] == [4] * (episodes // 4) + (
+        [episodes % 4] if episodes % 4 else []
+    )
+    ds = open_dataset(out)
+    assert ds.meta.total_episodes == episodes
+    for ep in range(episodes):
+        assert ds.meta.episodes["data/file_index"][ep] == ep // 4
+        first, last = ds.meta.episodes["dataset_from_index"][ep], ds.meta.episodes["dataset_to_index"][ep] - 1
+        for index in {first, last}:
+            check_frame(ds, index, ref, index)
+
+
 def test_libx264_segments_remux_to_the_right_frames(bags, tmp_path):
     ref = load_reference(bags["b"])
     out = tmp_path / "out"
