@@ -19,7 +19,7 @@ def assert_same_dataset(a, b, *, same_sources: bool = True):
     files; with ``same_sources=False`` (e.g. a bag against its unindexed copy) it is not compared."""
     files_a = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
     files_b = sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
-    assert files_a == files_b
+    assert files_a == files_b, sorted(set(files_a) ^ set(files_b))  # the files only one has
     for rel in files_a:
         if not same_sources and rel.name in ("spill2lerobot_report.json", "spill2lerobot_provenance.json"):
             continue

@@ -41,7 +41,7 @@ from spill2lerobot.safety import (
 )
 from spill2lerobot.spill import journal
 from spill2lerobot.spill.depth_cameras import spill_depth_cameras
-from spill2lerobot.spill.format import BagEntry
+from spill2lerobot.spill.format import BagEntry, BagPlan
 from spill2lerobot.spill.layout import SpillLayout
 from spill2lerobot.spill.report import bag_report
 from spill2lerobot.spill.verify import ChunkShape, check_chunk
@@ -78,15 +78,17 @@ def plan_merge(
         manifest = journal.read_manifest(layout)
         profile = journal.profile_of(layout, manifest)
         bags = journal.manifest_bags(manifest)
+        plans = {bag.id: journal.read_plan(layout, bag.id) for bag in bags}  # read once: thousands of bags
         kept = [bag for bag in bags if skip is None or not skip(bag)]
-        frames = {bag.id: _planned_frames(layout, bag) for bag in kept}
+        frames = {bag.id: _planned_frames(plans[bag.id]) for bag in kept}
         short += [(bag.path, frames[bag.id]) for bag in kept if frames[bag.id] < profile.dataset.min_frames]
         kept = [bag for bag in kept if frames[bag.id] >= profile.dataset.min_frames]
-        ours = plan_episodes(layout, kept, mode, first_index + len(episodes), first_frame + _frames(episodes))
+        first = first_index + len(episodes), first_frame + _frames(episodes)
+        ours = plan_episodes(layout, kept, mode, *first, plans=plans)
         if not bags:
             raise UserError(f"{layout.root}: the spill holds no bags; run stage1 with at least one bag")
-        plans = [journal.read_plan(layout, bag.id) for bag in bags]
-        depth_cameras = spill_depth_cameras(profile, bags, [p for p in plans if p is not None])
+        depth_cameras = spill_depth_cameras(profile, bags, [p for p in plans.values() if p is not None])
+        del plans
         features = _features(profile, depth_cameras)
         if plan is None:
             plan = MergePlan(episodes, profile, depth_cameras, features, tasks)
@@ -111,9 +113,8 @@ def plan_merge(
     return plan
 
 
-def _planned_frames(layout: SpillLayout, bag: BagEntry) -> int:
+def _planned_frames(plan: BagPlan | None) -> int:
     """The frames stage 1 planned for a bag (0 before stage 1 planned it: merge then names it)."""
-    plan = journal.read_plan(layout, bag.id)
     return plan.frames if plan is not None else 0
 
 

@@ -48,9 +48,9 @@ class Episode:
         return sum(ref.frames for ref in self.chunks)
 
 
-def finished_chunks(layout: SpillLayout, bag: BagEntry) -> tuple[BagPlan, list[ChunkRef]]:
-    """The bag's plan and all its chunks; an error if stage 1 has not finished it."""
-    plan = journal.read_plan(layout, bag.id)
+def finished_chunks(layout: SpillLayout, bag: BagEntry, plan: BagPlan | None) -> tuple[BagPlan, list[ChunkRef]]:
+    """The bag's plan (``plan``, as read from the spill) and all its chunks; an error if stage 1
+    has not finished it."""
     entries, problem = journal.read_journal_checked(layout, bag.id, plan)
     if problem is not None:
         raise UserError(f"{problem}; {journal.redo_from(len(entries))}")
@@ -65,14 +65,21 @@ def finished_chunks(layout: SpillLayout, bag: BagEntry) -> tuple[BagPlan, list[C
 
 
 def plan_episodes(
-    layout: SpillLayout, bags: list[BagEntry], mode: EpisodeMode, first_index: int = 0, first_frame: int = 0
+    layout: SpillLayout,
+    bags: list[BagEntry],
+    mode: EpisodeMode,
+    first_index: int = 0,
+    first_frame: int = 0,
+    plans: dict[str, BagPlan | None] | None = None,
 ) -> list[Episode]:
     """The spill's episodes, numbered from ``first_index``, their frames from ``first_frame``
-    (both 0 for a new dataset; after the episodes of the spills or the dataset before it)."""
+    (both 0 for a new dataset; after the episodes of the spills or the dataset before it);
+    ``plans``: the bags' plans by id, if already read."""
     episodes: list[Episode] = []
     start = first_frame
     for bag in bags:
-        plan, chunks = finished_chunks(layout, bag)
+        plan = plans[bag.id] if plans is not None else journal.read_plan(layout, bag.id)
+        plan, chunks = finished_chunks(layout, bag, plan)
         groups = [chunks] if mode == "bag" else [[ref] for ref in chunks]
         for group in groups:
             episode = Episode(first_index + len(episodes), bag, plan, group, start, sample_set=mode, layout=layout)
