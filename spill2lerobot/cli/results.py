@@ -83,6 +83,7 @@ def status_json(spill: str, statuses: list[BagStatus]) -> dict[str, Any]:
             "chunks_total": s.chunks_total,
             "frames_done": s.frames_done,
             "frames_total": s.frames_total,
+            "chunks_committed": s.chunks_committed,
         }
         for s in statuses
     ]

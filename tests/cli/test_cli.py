@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -131,6 +132,30 @@ def test_status_and_resume_near_the_end_reads_only_the_rest(bags, tmp_path):
     assert read_mb < 0.25 * bag_mb, summary
     assert f"{len(lines) - kept} written now" in summary
     assert "1/1 bags finished" in run_cli("status", str(spill)).stdout
+
+
+@pytest.mark.slow
+def test_status_shows_chunks_committed_but_not_journalled_and_the_next_run_keeps_them(bags, tmp_path):
+    """A driver stopped after units committed (statistics files in place) but before it
+    journalled them: status counts them, and the next run takes them in without redoing them."""
+    spill = tmp_path / "spill"
+    options = [*SMALL, "--set", "rosbag.chunk_size=10"]
+    run_cli("stage1", str(bags["a"]), str(spill), *options)
+    journal = spill / "bags/0000/journal.jsonl"
+    lines = journal.read_text().splitlines(keepends=True)
+    kept = len(lines) // 2
+    journal.write_text("".join(lines[:kept]))  # the later chunks' files all stay
+    status = run_cli("status", str(spill)).stdout
+    assert f"{kept}/{len(lines)} chunks" in status
+    assert f"({len(lines) - kept} more chunks committed" in status
+    bag = json.loads(run_cli("status", str(spill), "--json").stdout)["bags"][0]
+    assert (bag["chunks_done"], bag["chunks_committed"]) == (kept, len(lines) - kept)
+    result = run_cli("stage1", str(bags["a"]), str(spill), *options)
+    summary = [line for line in result.stderr.splitlines() if line.startswith("a.bag:") and "MB read" in line][-1]
+    assert "0 written now" in summary, summary
+    assert journal.read_text().splitlines(keepends=True) == lines
+    after = json.loads(run_cli("status", str(spill), "--json").stdout)["bags"][0]
+    assert after["finished"] and after["chunks_committed"] == 0
 
 
 @pytest.mark.slow
