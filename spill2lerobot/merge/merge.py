@@ -83,12 +83,10 @@ def plan_merge(
         frames = {bag.id: _planned_frames(plans[bag.id]) for bag in kept}
         short += [(bag.path, frames[bag.id]) for bag in kept if frames[bag.id] < profile.dataset.min_frames]
         kept = [bag for bag in kept if frames[bag.id] >= profile.dataset.min_frames]
-        first = first_index + len(episodes), first_frame + _frames(episodes)
-        ours = plan_episodes(layout, kept, mode, *first, plans=plans)
+        ours = plan_episodes(layout, kept, plans, mode, first_index + len(episodes), first_frame + _frames(episodes))
         if not bags:
             raise UserError(f"{layout.root}: the spill holds no bags; run stage1 with at least one bag")
         depth_cameras = spill_depth_cameras(profile, bags, [p for p in plans.values() if p is not None])
-        del plans
         features = _features(profile, depth_cameras)
         if plan is None:
             plan = MergePlan(episodes, profile, depth_cameras, features, tasks)

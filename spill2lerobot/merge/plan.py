@@ -67,19 +67,18 @@ def finished_chunks(layout: SpillLayout, bag: BagEntry, plan: BagPlan | None) ->
 def plan_episodes(
     layout: SpillLayout,
     bags: list[BagEntry],
+    plans: dict[str, BagPlan | None],
     mode: EpisodeMode,
     first_index: int = 0,
     first_frame: int = 0,
-    plans: dict[str, BagPlan | None] | None = None,
 ) -> list[Episode]:
     """The spill's episodes, numbered from ``first_index``, their frames from ``first_frame``
     (both 0 for a new dataset; after the episodes of the spills or the dataset before it);
-    ``plans``: the bags' plans by id, if already read."""
+    ``plans``: the bags' plans by id, as read from the spill."""
     episodes: list[Episode] = []
     start = first_frame
     for bag in bags:
-        plan = plans[bag.id] if plans is not None else journal.read_plan(layout, bag.id)
-        plan, chunks = finished_chunks(layout, bag, plan)
+        plan, chunks = finished_chunks(layout, bag, plans[bag.id])
         groups = [chunks] if mode == "bag" else [[ref] for ref in chunks]
         for group in groups:
             episode = Episode(first_index + len(episodes), bag, plan, group, start, sample_set=mode, layout=layout)
